@@ -1,0 +1,29 @@
+"Packaging from settings.ini, as nbdev 2 projects do (without the deprecated pkg_resources)."
+from configparser import ConfigParser
+import setuptools
+
+config = ConfigParser(delimiters=['='])
+config.read('settings.ini', encoding='utf-8')
+cfg = config['DEFAULT']
+
+licenses = {'apache2': ('Apache Software License 2.0', 'OSI Approved :: Apache Software License')}
+statuses = ['Planning', 'Pre-Alpha', 'Alpha', 'Beta', 'Production/Stable', 'Mature', 'Inactive']
+lic = licenses[cfg['license'].lower()]
+requirements = cfg.get('requirements', '').split()
+dev_requirements = cfg.get('dev_requirements', '').split()
+scripts = [s.strip() for s in cfg.get('console_scripts', '').split('\n') if s.strip()]
+
+setuptools.setup(
+    name=cfg['lib_name'], version=cfg['version'], description=cfg['description'],
+    license=lic[0], author=cfg['author'], author_email=cfg['author_email'],
+    keywords=cfg['keywords'], url=cfg['git_url'],
+    classifiers=['Development Status :: ' + cfg['status'] + ' - ' + statuses[int(cfg['status'])],
+                 'Intended Audience :: ' + cfg['audience'].title(), 'License :: ' + lic[1],
+                 'Natural Language :: ' + cfg['language'].title(),
+                 'Programming Language :: Python :: 3'],
+    packages=setuptools.find_packages(include=[cfg['lib_path'], cfg['lib_path'] + '.*']),
+    include_package_data=True, python_requires='>=' + cfg['min_python'],
+    install_requires=requirements, extras_require={'dev': dev_requirements},
+    long_description=open('README.md', encoding='utf-8').read(), long_description_content_type='text/markdown',
+    zip_safe=False, entry_points={'console_scripts': scripts, 'nbdev': [f'{cfg["lib_path"]}={cfg["lib_path"]}._modidx:d']},
+)
