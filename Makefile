@@ -1,0 +1,25 @@
+# The two set-up commands (see README): `make demo` and `make test`. Both create .venv and install on first use.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+export COMPNB_HEADLESS ?= 1
+
+.PHONY: demo test install clean-runs
+
+install: $(VENV)/.installed
+$(VENV)/.installed: settings.ini setup.py pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $@
+
+demo: install
+	$(PY) scripts/demo.py
+
+test: install
+	$(PY) scripts/check_sync.py
+	$(VENV)/bin/nbdev_test --n_workers 2 --timing
+	$(PY) -m pytest -q --durations=10 tests
+
+clean-runs:
+	rm -rf runs

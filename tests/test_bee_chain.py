@@ -1,0 +1,36 @@
+"01→04 with papermill on real bee photos: group-safe folds, a valid submission, a model better than the majority class."
+import json
+import numpy as np, pandas as pd
+from conftest import run_nb, STAGES, BEE, need
+from compnb.data import read_comp
+from compnb.train import macro_f1
+
+PARAMS = dict(data=str(BEE), holdout=0.2)
+TRAIN = dict(sizes='[64, 96]', fold=0, epochs=1, arch='resnet10t', pretrained=False, lr=1e-2)
+
+
+def test_bee_chain(runs, tmp_path):
+    need(BEE)
+    run = tmp_path/'run'
+    for s in STAGES: run_nb(s, run, **PARAMS, **(TRAIN if s == '03_train' else {}))
+    comp = read_comp(BEE, holdout=0.2)
+    # no group in two folds
+    folds = pd.read_csv(run/'split'/'folds.csv', dtype={'image': str}).merge(comp.train, on='image')
+    assert (folds.groupby('group').fold.nunique() == 1).all()
+    # holdout test images never share a group with train
+    assert not set(comp.train.group) & set(comp.answers.id.map(dict(zip(folds.image, folds.group))).dropna())
+    # submission: sample_submission's columns and row order, each label its row's argmax
+    sub = pd.read_csv(run/'infer'/'submission.csv', dtype=str)
+    probs = pd.read_csv(run/'infer'/'test_probs.csv', dtype={'id': str})
+    assert list(sub.columns) == list(comp.sample_submission.columns)
+    assert list(sub.id) == list(comp.sample_submission.id) == list(probs.id)
+    assert (sub.label.values == np.array(comp.vocab, dtype=object)[probs[comp.vocab].values.argmax(1)]).all()
+    # OOF macro-F1 beats predicting 'healthy' everywhere, and predictions span several classes
+    m = json.loads((run/'train'/'metrics.json').read_text())
+    oof = pd.read_csv(run/'train'/'oof.csv', dtype={'target': str})
+    o2i = {v: i for i, v in enumerate(comp.vocab)}
+    t = oof.target.map(o2i).values
+    baseline = macro_f1(t, np.full(len(t), o2i['healthy']))
+    assert m['cv'] > baseline, (m['cv'], baseline)
+    assert len(set(oof[comp.vocab].values.argmax(1))) >= 2
+    assert json.loads((run/'infer'/'infer.json').read_text())['holdout']['n'] == len(comp.test)

@@ -1,0 +1,27 @@
+"Every stage notebook keeps exactly one `parameters` cell through nbdev_clean, and papermill can read it."
+import json, shutil, subprocess, sys
+from pathlib import Path
+import pytest
+from conftest import NBS, ROOT, STAGES
+
+
+def test_one_parameters_cell_after_clean(tmp_path):
+    for s in STAGES: shutil.copy(NBS/f'{s}.ipynb', tmp_path/f'{s}.ipynb')
+    bin_dir = Path(sys.executable).parent
+    for s in STAGES:  # run from the repo so nbdev reads settings.ini (allowed_cell_metadata_keys = tags)
+        subprocess.run([str(bin_dir/'nbdev_clean'), '--fname', str(tmp_path/f'{s}.ipynb')], cwd=ROOT, check=True)
+    for s in STAGES:
+        nb = json.loads((tmp_path/f'{s}.ipynb').read_text())
+        tagged = [c for c in nb['cells'] if 'parameters' in c.get('metadata', {}).get('tags', [])]
+        assert len(tagged) == 1, f'{s}: {len(tagged)} parameters cells'
+        assert tagged[0]['cell_type'] == 'code'
+
+
+@pytest.mark.parametrize('stage', STAGES)
+def test_parameters_are_typed_and_documented(stage):
+    import papermill as pm
+    params = pm.inspect_notebook(str(NBS/f'{stage}.ipynb'))
+    assert 'data' in params and 'run_dir' in params
+    for name, p in params.items():
+        assert p['inferred_type_name'] != 'None', f'{stage}.{name} has no type annotation'
+        assert p['help'], f'{stage}.{name} has no help comment'
