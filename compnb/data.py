@@ -40,7 +40,7 @@ def open_image(path, draft_size=None):
     except UnidentifiedImageError: raise CompError(f'{path}: not an image PIL can read (wrong extension or corrupt)') from None
     except (OSError, ValueError, SyntaxError) as e: raise CompError(f'{path}: truncated or corrupt image ({e})') from None
 
-# %% ../nbs/00a_data.ipynb #80fc7930
+# %% ../nbs/00a_data.ipynb #da3f81c7
 def resize_image(im:Image.Image, size:int, method='squish'):
     "Resize to `size`×`size`: `squish` (stretch), `crop` (short side, centre crop) or `pad` (long side, zero pad)"
     if method == 'squish': return im.resize((size, size), Image.BILINEAR)
@@ -61,7 +61,7 @@ def read_image(path, size=None, method='squish'):
     "Decode `path` to an RGB uint8 array (H, W, 3), resized to `size` when given"
     im = open_image(path, draft_size=size)
     if size: im = resize_image(im, size, method)
-    return np.asarray(im)
+    return np.array(im)  # a writable copy: torch.from_numpy warns on PIL's read-only buffer
 
 # %% ../nbs/00a_data.ipynb #1c503d06
 def read_table(path):
