@@ -11,7 +11,7 @@ from .core import *
 
 # %% auto #0
 __all__ = ['IMG_EXTS', 'to_rgb', 'open_image', 'resize_image', 'read_image', 'read_table', 'check_images', 'Comp', 'make_holdout',
-           'read_comp', 'make_sample', 'shutil_rm']
+           'read_comp', 'parse_merge', 'parse_drop', 'relabel', 'make_sample', 'shutil_rm']
 
 # %% ../nbs/00a_data.ipynb #30429c4a
 IMG_EXTS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp', '.gif')
@@ -158,7 +158,7 @@ def _resolve_images(root, ids, dirs, where, hint):
                         + rows_text([f'row {i+1} {ids[i]!r}' for i in missing], 5) + '. Add the files or drop those rows.')
     return out
 
-# %% ../nbs/00a_data.ipynb #8d5d29ef
+# %% ../nbs/00a_data.ipynb #0b5a6929
 class Comp:
     "One competition: train table, test images, sample submission and label vocabulary"
     def __init__(self, root, train, test=None, sample_submission=None, vocab=None, multi_label=False, id_col='id',
@@ -168,6 +168,7 @@ class Comp:
         self.vocab, self.multi_label, self.id_col, self.sub_label_col = list(vocab), multi_label, id_col, sub_label_col
         self.image_col, self.label_col, self.group_col, self.label_delim = image_col, label_col, group_col, label_delim
         self.name, self.defaults, self.answers, self.holdout, self.seed = name or Path(root).name, defaults or {}, answers, holdout, seed
+        self.relabelled = None
 
     @property
     def target(self): return 'labels' if self.multi_label else 'label'
@@ -333,7 +334,7 @@ def _apply_bad(comp_train, root, on_bad, where):
     raise CompError(f'{where}: {len(bad)} unreadable image(s): {listing}. Replace or delete the files and their rows, '
                     'or pass on_bad="skip" to leave them out.')
 
-# %% ../nbs/00a_data.ipynb #a3b8d2ac
+# %% ../nbs/00a_data.ipynb #5bb223f4
 def read_comp(data='sample', image_col='', label_col='', group_col='', label_delim='', holdout=0.0, seed=42,
               on_bad='error', check=True, train_csv='', sub_csv=''):
     "Read a competition folder (or `'sample'`) into a validated `Comp`"
@@ -366,7 +367,11 @@ def read_comp(data='sample', image_col='', label_col='', group_col='', label_del
     answers = None
     target = 'labels' if label_delim else 'label'
     if holdout and holdout > 0:
-        m = make_holdout(train, holdout, seed, target)
+        from compnb.dups import image_hashes, dup_pairs, merged_groups
+        # hold out whole groups after linking groups that share near-duplicate images, so no copy leaks into test
+        pairs = dup_pairs(image_hashes(root, list(train.image)))
+        linked = train.assign(group=merged_groups(len(train), pairs, train.group.values if 'group' in train else None))
+        m = make_holdout(linked if (len(pairs) or 'group' in train) else train, holdout, seed, target)
         ho = train[m].reset_index(drop=True)
         train = train[~m].reset_index(drop=True)
         test = list(ho.image)
@@ -377,6 +382,42 @@ def read_comp(data='sample', image_col='', label_col='', group_col='', label_del
     return Comp(root, train, test, sub, vocab, bool(label_delim), id_col, sub_lab, icol or 'image', lcol or 'label',
                 gcol, label_delim, name=defaults.get('name', root.name), defaults=defaults, answers=answers,
                 holdout=holdout, seed=seed)
+
+# %% ../nbs/00a_data.ipynb #a071e55e
+def parse_merge(s):
+    "'a>b|c>d' → {'a': 'b', 'c': 'd'}"
+    if isinstance(s, dict): return s
+    out = {}
+    for part in [p for p in str(s or '').split('|') if p.strip()]:
+        if '>' not in part: raise CompError(f"merge_classes: {part!r} needs the form 'old>new' (several joined by |)")
+        a, b = part.split('>', 1); out[a.strip()] = b.strip()
+    return out
+
+def parse_drop(s):
+    "'a|b' → ['a', 'b']"
+    return list(s) if isinstance(s, (list, tuple)) else [p.strip() for p in str(s or '').split('|') if p.strip()]
+
+def relabel(comp, merge=None, drop=()):
+    "A copy of `comp` with classes merged (old → new) and dropped (their images leave train and the holdout answers)"
+    import copy
+    merge, drop = parse_merge(merge), parse_drop(drop)
+    unknown = [c for c in list(merge) + list(merge.values()) + drop if c not in comp.vocab]
+    if unknown: raise CompError(f'unknown class(es) {unknown} in merge_classes/drop_classes; classes are {comp.vocab}')
+    if not merge and not drop: return comp
+    c = copy.copy(comp)
+    f = lambda l: merge.get(l, l)
+    t = comp.train.copy()
+    if comp.multi_label:
+        t['labels'] = t['labels'].map(lambda ls: sorted({f(l) for l in ls if l not in drop}))
+        t = t[t['labels'].map(len) > 0]
+    else:
+        t = t[~t.label.isin(drop)]; t['label'] = t.label.map(f)
+    c.train = t.reset_index(drop=True)
+    c.vocab = [v for v in comp.vocab if v not in drop and v not in merge]
+    if comp.answers is not None and not comp.multi_label:
+        a = comp.answers[~comp.answers.label.isin(drop)].copy(); a['label'] = a.label.map(f); c.answers = a
+    c.relabelled = {'merge': merge, 'drop': drop}
+    return c
 
 # %% ../nbs/00a_data.ipynb #05810955
 def make_sample(dest=None, size=32, test_frac=0.2):
