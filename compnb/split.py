@@ -89,7 +89,7 @@ def make_folds(train, n_folds=5, scheme='auto', seed=42, allow_leak=False, targe
             for k, (_, va) in enumerate(splitter.split(np.zeros(len(train)), yy, groups if scheme in GROUP_SCHEMES else None)): fold[va] = k
     return pd.DataFrame({'image': train.image.values, 'fold': fold})
 
-# %% ../nbs/02_split.ipynb #46f033ce
+# %% ../nbs/02_split.ipynb #00637aa7
 def split_report(train, folds, target='label', pairs=None, groups=None):
     "Per fold: sizes, group overlap and leaking images, near-duplicate pairs across train/valid, missing classes, label-share deviation"
     t = train.merge(folds, on='image', how='left')
@@ -112,7 +112,8 @@ def split_report(train, folds, target='label', pairs=None, groups=None):
         rep['folds'][int(k)] = f
     sizes = [f['valid'] for f in rep['folds'].values()]
     rep['fold_size_ratio'] = round(max(sizes) / min(sizes), 3) if sizes else None
-    if pairs is not None: rep['dup_pairs_across_total'] = int(sum(f.get('dup_pairs_across', 0) for f in rep['folds'].values()))
+    if pairs is not None:  # each pair counted once (it crosses train/valid in both of its folds)
+        rep['dup_pairs_across_total'] = int((fv[pairs[:, 0]] != fv[pairs[:, 1]]).sum()) if len(pairs) else 0
     if 'group' in t.columns:
         per = (t.explode(target) if target == 'labels' else t).groupby(target).group.nunique()
         rep['single_group_classes'] = sorted(per[per == 1].index)
