@@ -38,3 +38,7 @@ def test_sample_chain_submission(runs, tmp_path):
     for s in STAGES: assert (run/'params'/f'{s}.yaml').exists() and (run/f'{s}.ipynb').exists()
     ledger = [json.loads(l) for l in (tmp_path/'ledger.jsonl').read_text().splitlines()]
     assert [r['stage'] for r in ledger] == STAGES and all(r['status'] == 'ok' for r in ledger)
+    # EDA again, now that the run has folds and test predictions: label distributions side by side
+    run_nb('01_eda', run, overwrite=True)
+    js = json.loads((run/'eda'/'eda.json').read_text())['label_js']
+    assert set(js) == {f'fold{k}_valid' for k in range(5)} | {'test_pred'} and all(0 <= v < 0.05 for v in js.values())
