@@ -9,9 +9,10 @@ from pathlib import Path
 import numpy as np, pandas as pd, yaml
 
 # %% auto #0
-__all__ = ['CompError', 'rows_text', 'atomic_path', 'save_json', 'load_json', 'save_yaml', 'save_csv', 'save_fig', 'in_test',
-           'cache_root', 'project_root', 'runs_root', 'get_run_dir', 'fresh_dir', 'parse_param', 'as_list',
-           'save_params', 'seed_everything', 'get_device', 'is_headless', 'log', 'git_info', 'record_run']
+__all__ = ['CompError', 'rows_text', 'atomic_path', 'save_json', 'load_json', 'save_yaml', 'save_csv', 'save_fig', 'file_lock',
+           'update_json', 'in_test', 'cache_root', 'project_root', 'runs_root', 'get_run_dir', 'fresh_dir',
+           'parse_param', 'as_list', 'save_params', 'seed_everything', 'get_device', 'is_headless', 'log', 'git_info',
+           'record_run']
 
 # %% ../nbs/00_core.ipynb #13f3e469
 class CompError(ValueError):
@@ -72,6 +73,31 @@ def save_fig(fig, path, **kwargs):
     with atomic_path(path) as t: fig.savefig(t, format=path.suffix[1:], bbox_inches='tight', **kwargs)
     plt.close(fig)
     return path
+
+# %% ../nbs/00_core.ipynb #771868e3
+@contextlib.contextmanager
+def file_lock(path):
+    "Exclusive advisory lock on `path`.lock for the duration of the block (POSIX; a no-op elsewhere)"
+    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
+    with open(str(path) + '.lock', 'a') as f:
+        try:
+            import fcntl
+            fcntl.flock(f, fcntl.LOCK_EX)
+        except ImportError: pass
+        try: yield
+        finally:
+            try: fcntl.flock(f, fcntl.LOCK_UN)
+            except Exception: pass
+
+def update_json(path, entries:dict):
+    "Merge `entries` into the JSON dict at `path` under a lock (a read-only or broken cache is only skipped)"
+    try:
+        with file_lock(path):
+            try: d = json.loads(Path(path).read_text())
+            except Exception: d = {}
+            d.update(entries)
+            save_json(d, path)
+    except OSError: pass
 
 # %% ../nbs/00_core.ipynb #4f95befa
 def in_test():

@@ -15,7 +15,7 @@ from .core import *
 __all__ = ['IMG_EXTS', 'to_rgb', 'open_image', 'resize_image', 'read_image', 'read_table', 'check_images', 'Comp', 'make_holdout',
            'read_comp', 'parse_merge', 'parse_drop', 'relabel', 'make_sample', 'shutil_rm']
 
-# %% ../nbs/00a_data.ipynb #30429c4a
+# %% ../nbs/00a_data.ipynb #1422a6ba
 IMG_EXTS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp', '.gif')
 
 def to_rgb(im:Image.Image):
@@ -40,6 +40,8 @@ def open_image(path, draft_size=None):
     except CompError: raise
     except FileNotFoundError: raise CompError(f'{path}: file not found') from None
     except UnidentifiedImageError: raise CompError(f'{path}: not an image PIL can read (wrong extension or corrupt)') from None
+    except Image.DecompressionBombError as e:
+        raise CompError(f'{path}: too large to decode safely ({e}); shrink it, or raise PIL.Image.MAX_IMAGE_PIXELS if you trust it') from None
     except (OSError, ValueError, SyntaxError) as e: raise CompError(f'{path}: truncated or corrupt image ({e})') from None
 
 # %% ../nbs/00a_data.ipynb #da3f81c7
@@ -82,7 +84,7 @@ def read_table(path):
     if not len(df): raise CompError(f'{path} has a header but no rows')
     return df
 
-# %% ../nbs/00a_data.ipynb #e190a44e
+# %% ../nbs/00a_data.ipynb #ffb1204b
 def _check_one(path):
     try:
         st = path.stat()
@@ -106,11 +108,8 @@ def check_images(root, relpaths, n_workers=None):
     n_workers = n_workers or min(8, (os.cpu_count() or 1) * 2)
     with ThreadPoolExecutor(n_workers) as ex: res = list(ex.map(lambda rp: _check_one(root/rp), todo))
     bad = {rp: e for rp, e in zip(todo, res) if e}
-    for rp, e in zip(todo, res):
-        if not e and keys[rp]: cache[keys[rp]] = 1
-    if todo:
-        try: save_json(cache, cf)
-        except OSError: pass  # a read-only cache only costs time
+    new = {keys[rp]: 1 for rp, e in zip(todo, res) if not e and keys[rp]}
+    if new: update_json(cf, new)  # locked merge: concurrent runs lose nothing; a read-only cache only costs time
     return bad
 
 # %% ../nbs/00a_data.ipynb #552c64dd
@@ -336,7 +335,7 @@ def _apply_bad(comp_train, root, on_bad, where):
     raise CompError(f'{where}: {len(bad)} unreadable image(s): {listing}. Replace or delete the files and their rows, '
                     'or pass on_bad="skip" to leave them out.')
 
-# %% ../nbs/00a_data.ipynb #5bb223f4
+# %% ../nbs/00a_data.ipynb #9ff7b213
 def read_comp(data='sample', image_col='', label_col='', group_col='', label_delim='', holdout=0.0, seed=42,
               on_bad='error', check=True, train_csv='', sub_csv=''):
     "Read a competition folder (or `'sample'`) into a validated `Comp`"
@@ -359,6 +358,11 @@ def read_comp(data='sample', image_col='', label_col='', group_col='', label_del
         where = f'{root} (folder per class)'
     if len(train) == 0: raise CompError(f'{where}: no training images')
     if check: train = _apply_bad(train, root, on_bad, where)
+    present = set(train['labels'].explode() if label_delim else train['label'])
+    empty = [v for v in vocab if v not in present]
+    if empty:
+        raise CompError(f'{where}: class(es) {empty} have no images left after leaving out unreadable ones. '
+                        'Fix those files, or drop the class from the table.')
     sub_path = root/sub_csv if sub_csv else next((root/c for c in _SUB_CSVS if (root/c).is_file()), None)
     test, sub, id_col, sub_lab = _read_test(root, sub_path, _TRAIN_DIRS)
     if test is not None and check:

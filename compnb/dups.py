@@ -15,7 +15,7 @@ from .core import *
 __all__ = ['INSETS', 'image_hashes', 'band_masks', 'best_bands', 'near_pairs', 'dup_pairs', 'clusters', 'merged_groups',
            'dup_report']
 
-# %% ../nbs/00b_dups.ipynb #7834774e
+# %% ../nbs/00b_dups.ipynb #b953d7ef
 INSETS = (0.0, 0.04, 0.08)  # centred crops hashed per image: copies that were cropped a little still meet their original
 
 def _hash_one(path, insets=INSETS):
@@ -45,11 +45,9 @@ def image_hashes(root, relpaths, n_workers=None, insets=INSETS):
     todo = [i for i, k in enumerate(keys) if k is None or k not in cache]
     with ThreadPoolExecutor(n_workers or min(8, (os.cpu_count() or 1) * 2)) as ex:
         res = list(ex.map(lambda i: _hash_one(root/relpaths[i], insets), todo))
-    for i, r in zip(todo, res):
-        if r is not None and keys[i]: cache[keys[i]] = r
-    if todo:
-        try: save_json(cache, cf)
-        except OSError: pass
+    new = {keys[i]: r for i, r in zip(todo, res) if r is not None and keys[i]}
+    cache.update(new)
+    if new: update_json(cf, new)  # locked merge: concurrent runs lose nothing
     vals = [cache.get(k) if k else None for k in keys]
     df = pd.DataFrame({'image': list(relpaths), 'ok': [v is not None for v in vals]})
     for j in range(len(insets)):

@@ -170,7 +170,7 @@ def adv_valid_folds(train, p_test, frac=0.2, groups=None):
         take = set(train.index[g.isin(set(g[list(take)]))])
     return pd.DataFrame({'image': train.image.values, 'fold': [0 if i in take else -1 for i in train.index]})
 
-# %% ../nbs/02_split.ipynb #bd326759
+# %% ../nbs/02_split.ipynb #5d0eb31c
 def split_labels(run, comp):
     "`comp` with the class merges/drops recorded by the run's split, if any"
     rp = Path(run)/'split'/'split_report.json'
@@ -186,6 +186,11 @@ def load_split(run, comp, n_folds=5, seed=42):
     comp = split_labels(run, comp)
     f = pd.read_csv(p, dtype={'image': str})
     if list(f.columns[:2]) != ['image', 'fold']: raise CompError(f'{p}: needs columns image, fold; found {list(f.columns)}')
+    fv = pd.to_numeric(f.fold, errors='coerce')
+    bad = [i + 1 for i, v in enumerate(fv) if pd.isna(v) or v != int(v) or v < -1]
+    if bad: raise CompError(f'{p}: column fold must hold fold numbers (-1 = always train); bad rows {rows_text(bad)} '
+                            f'(e.g. {f.fold.iloc[bad[0] - 1]!r}). Re-run 02_split.')
+    f['fold'] = fv.astype(int)
     a, b = set(f.image), set(comp.train.image)
     if a != b:
         raise CompError(f'{p} does not match the training data ({len(a - b)} images only in folds.csv, e.g. '

@@ -24,8 +24,8 @@ from .split import load_split, folds_hash
 # %% auto #0
 __all__ = ['AUG_VIEWS', 'VIEWS', 'stage_sizes', 'per_stage', 'get_aug', 'ImageDataset', 'make_loader', 'make_dls', 'ImageNorm',
            'resolve_pretrained', 'create_model', 'build_model', 'state_hash', 'save_state', 'macro_f1', 'score',
-           'MacroF1', 'get_loss', 'predict', 'EpochRecorder', 'train_config', 'fit_fold', 'oof_metrics', 'collect_oof',
-           'check_model_json', 'fit_folds']
+           'MacroF1', 'get_loss', 'predict', 'EpochRecorder', 'train_config', 'fit_fold', 'read_pseudo', 'oof_metrics',
+           'collect_oof', 'check_model_json', 'fit_folds']
 
 # %% ../nbs/03_train.ipynb #70fe0401
 def stage_sizes(size, sizes=()):
@@ -66,12 +66,20 @@ class ImageDataset(Dataset):
         x = torch.from_numpy(np.ascontiguousarray(a)).permute(2, 0, 1).contiguous()
         return x, (int(self.targets[i]) if self.targets is not None else 0)
 
-# %% ../nbs/03_train.ipynb #0899255c
+# %% ../nbs/03_train.ipynb #02337201
+def _seed_worker(worker_id):
+    "Each loader worker seeds its augmentation from torch's per-worker seed (itself derived from the global seed)"
+    ds = torch.utils.data.get_worker_info().dataset
+    if ds.tfm is not None: ds.tfm.set_random_seed(torch.initial_seed() % 2**32)
+
 def make_loader(root, images, targets, size, method='squish', aug='none', bs=64, shuffle=False, num_workers=0, drop_last=False):
-    "A torch DataLoader over `ImageDataset`"
-    ds = ImageDataset(root, images, targets, size, method, get_aug(aug))
+    "A torch DataLoader over `ImageDataset`; augmentation is seeded, so a seed gives the same batches"
+    tfm = get_aug(aug)
+    if tfm is not None: tfm.set_random_seed(int(torch.randint(0, 2**31, (1,))))
+    ds = ImageDataset(root, images, targets, size, method, tfm)
     return DataLoader(ds, batch_size=bs, shuffle=shuffle, num_workers=num_workers, drop_last=drop_last,
-                      persistent_workers=num_workers > 0, pin_memory=torch.cuda.is_available())
+                      persistent_workers=num_workers > 0, pin_memory=torch.cuda.is_available(),
+                      worker_init_fn=_seed_worker if num_workers > 0 else None)
 
 def make_dls(root, train, valid, vocab, size, method='squish', aug='none', bs=64, num_workers=0, device=None, target='label'):
     "fastai `DataLoaders` over plain torch loaders: train augmented and shuffled, valid deterministic"
@@ -176,7 +184,7 @@ def predict(models, root, images, size, method='squish', views=('orig',), bs=64,
         out.append(p.cpu())
     return torch.cat(out).numpy()
 
-# %% ../nbs/03_train.ipynb #8f448966
+# %% ../nbs/03_train.ipynb #02357011
 class EpochRecorder(Callback):
     "History rows, per-epoch checkpoints, best.pth on the final stage, and a headless log line"
     order = 60  # after fastai's Recorder, whose numbers it reads
@@ -184,10 +192,12 @@ class EpochRecorder(Callback):
         self.fold_dir, self.fold, self.metric, self.headless = Path(fold_dir), fold, metric, headless
         self.rows, self.best = [], None
     def set_stage(self, stage, n_stages, size): self.stage, self.n_stages, self.size = stage, n_stages, size
-    def before_epoch(self): self.t0, self.shape = time.time(), None
+    def before_epoch(self): self.t0, self.shape, self.ran = time.time(), None, False
+    def before_train(self): self.ran = True
     def before_batch(self):
         if self.training and self.shape is None: self.shape = 'x'.join(map(str, self.xb[0].shape))
     def after_epoch(self):
+        if not self.ran: return  # an epoch skipped while resuming
         d = dict(zip(self.recorder.metric_names, self.recorder.log))
         row = dict(fold=self.fold, stage=self.stage, size=self.size, batch_shape=self.shape, epoch=self.epoch,
                    **{k: round(float(v), 5) for k, v in d.items() if k not in ('epoch', 'time')},
@@ -229,31 +239,59 @@ def train_config(comp, arch='test_resnet', pretrained=False, size=0, sizes=(), e
                 num_workers=int(num_workers), norm=norm, mean=mean, std=std,
                 multi_label=comp.multi_label, target=comp.target)
 
-# %% ../nbs/03_train.ipynb #c0f9734a
-def fit_fold(comp, folds, fold, cfg, out, resume=False, overwrite=False, device=None, headless=None):
-    "Train one fold into `out/fold{fold}`; returns its OOF DataFrame"
+# %% ../nbs/03_train.ipynb #de198e33
+def _resume_point(fd, cfg):
+    "(stage, epoch, history rows) of the last epoch checkpointed in `fd`, or None"
+    h = fd/'history.csv'
+    if not h.exists(): return None
+    hist = pd.read_csv(h)
+    if not len(hist): return None
+    i, j = int(hist.stage.iloc[-1]), int(hist.epoch.iloc[-1])
+    if not (fd/f's{i}_e{j}.pth').exists(): return None
+    return i, j, hist.to_dict('records')
+
+def fit_fold(comp, folds, fold, cfg, out, resume=False, overwrite=False, device=None, headless=None, pseudo=None):
+    "Train one fold into `out/fold{fold}` (resume: continue after its last checkpointed epoch); returns its OOF DataFrame"
     headless = is_headless() if headless is None else headless
     fd = Path(out)/f'fold{fold}'
     if resume and (fd/'oof.csv').exists() and (fd/'best.pth').exists():
         log(f'fold {fold}: already trained, kept (resume=True)'); return pd.read_csv(fd/'oof.csv', dtype={'image': str, 'target': str})
     fresh_dir(fd, f'the outputs of fold {fold}', resume=resume, overwrite=overwrite)
+    at = _resume_point(fd, cfg) if resume else None
     device = device or get_device()
     seed_everything(cfg['seed'] + fold)
     t = comp.train.merge(folds, on='image')
     tr, va = t[t.fold != fold].reset_index(drop=True), t[t.fold == fold].reset_index(drop=True)
     if not len(va): raise CompError(f'fold {fold} has no validation images (folds are {sorted(folds.fold.unique())})')
-    model = create_model(cfg['arch'], len(cfg['vocab']), cfg['pretrained'], cfg['mean'], cfg['std']).to(device)
+    if pseudo is not None and len(pseudo):
+        ps = pseudo[pseudo.fold == fold] if 'fold' in pseudo.columns else pseudo
+        tr = pd.concat([tr, ps[['image', cfg['target']]]], ignore_index=True)  # training only, never validation
+    model = create_model(cfg['arch'], len(cfg['vocab']), cfg['pretrained'] if at is None else False, cfg['mean'], cfg['std']).to(device)
     rec = EpochRecorder(fd, fold, cfg['metric'], headless)
+    stages = load_json(fd/'stages.json') if at and (fd/'stages.json').exists() else []
+    if at:
+        i0, j0, rows = at
+        model.load_state_dict(torch.load(fd/f's{i0}_e{j0}.pth', map_location=device))
+        rec.rows = rows
+        last = [r[cfg['metric']] for r in rows if r['stage'] == len(cfg['sizes']) - 1]
+        rec.best = max(last) if last else None
+        stages = [s for s in stages if s['stage'] < i0]
+        log(f'fold {fold}: resuming after stage {i0 + 1} epoch {j0 + 1} (weights from s{i0}_e{j0}.pth)')
     dls = make_dls(comp.root, tr, va, cfg['vocab'], cfg['sizes'][0], cfg['method'], cfg['aug'], cfg['bs'], cfg['num_workers'], device)
     learn = Learner(dls, model, loss_func=get_loss(cfg['loss']), metrics=[accuracy, MacroF1()], cbs=[rec], path=fd, model_dir='.')
     if headless: learn.logger = noop
-    stages = []
     for i, (sz, ep, lr) in enumerate(zip(cfg['sizes'], cfg['epochs'], cfg['lrs'])):
+        start = 0
+        if at:
+            if i < at[0]: continue
+            if i == at[0]:
+                start = at[1] + 1
+                if start >= ep: continue
         if i: learn.dls = make_dls(comp.root, tr, va, cfg['vocab'], sz, cfg['method'], cfg['aug'], cfg['bs'], cfg['num_workers'], device)
         rec.set_stage(i, len(cfg['sizes']), sz)
         h0 = state_hash(model)
-        with (learn.no_bar() if headless else contextlib.nullcontext()): learn.fit_one_cycle(ep, lr)
-        stages.append(dict(stage=i, size=sz, epochs=ep, lr=lr, start_hash=h0, end_hash=state_hash(model)))
+        with (learn.no_bar() if headless else contextlib.nullcontext()): learn.fit_one_cycle(ep, lr, start_epoch=start)
+        stages.append(dict(stage=i, size=sz, epochs=ep, lr=lr, start_hash=h0, end_hash=state_hash(model), resumed_at_epoch=start or None))
         save_json(stages, fd/'stages.json')
     model.load_state_dict(torch.load(fd/'best.pth', map_location=device))
     probs = predict(model, comp.root, va.image, cfg['sizes'][-1], cfg['method'], ['orig'], cfg['bs'] * 2, cfg['num_workers'], device)
@@ -262,7 +300,31 @@ def fit_fold(comp, folds, fold, cfg, out, resume=False, overwrite=False, device=
     save_csv(oof, fd/'oof.csv')
     return oof
 
-# %% ../nbs/03_train.ipynb #668d1bf7
+# %% ../nbs/03_train.ipynb #f7abb0bb
+def read_pseudo(path, comp):
+    "Validated pseudo-label rows (image, label[, fold]) for `comp`"
+    path = Path(path)
+    if not path.exists(): raise CompError(f'pseudo={str(path)!r}: file not found')
+    df = read_table(path)
+    icol = next((c for c in df.columns if c.lower() in ('image', 'image_id', 'id', 'file', 'filename', 'path')), None)
+    lcol = next((c for c in df.columns if c.lower() in ('label', 'labels', 'target', 'class')), None)
+    if icol is None or lcol is None: raise CompError(f'{path}: needs an image column and a label column; found {list(df.columns)}')
+    unknown = [i + 1 for i, l in enumerate(df[lcol]) if l not in set(comp.vocab)]
+    if unknown: raise CompError(f'{path}: unknown label(s) in column {lcol!r} on rows {rows_text(unknown)} '
+                                f'(e.g. {df[lcol].iloc[unknown[0] - 1]!r}); labels must be among {comp.vocab}')
+    missing = [i + 1 for i, p in enumerate(df[icol]) if not (comp.root/p).is_file()]
+    if missing: raise CompError(f'{path}: image(s) not found under {comp.root} on rows {rows_text(missing)} (e.g. {df[icol].iloc[missing[0] - 1]!r})')
+    clash = [i + 1 for i, p in enumerate(df[icol]) if p in set(comp.train.image)]
+    if clash: raise CompError(f'{path}: rows {rows_text(clash)} name training images; pseudo-labels are for unlabelled (e.g. test) images')
+    out = pd.DataFrame({'image': df[icol].values, comp.target: df[lcol].values})
+    if 'fold' in df.columns:
+        f = pd.to_numeric(df.fold, errors='coerce')
+        bad = [i + 1 for i, v in enumerate(f) if pd.isna(v) or v != int(v)]
+        if bad: raise CompError(f'{path}: column fold must hold fold numbers; bad rows {rows_text(bad)}')
+        out['fold'] = f.astype(int).values
+    return out
+
+# %% ../nbs/03_train.ipynb #13d05541
 def oof_metrics(oof, vocab, metric='macro_f1'):
     "metrics.json content from a pooled OOF table"
     o2i = {v: i for i, v in enumerate(vocab)}
@@ -289,7 +351,7 @@ def check_model_json(out, cfg, fhash):
     diff = [k for k in keys if old.get(k) != cfg.get(k)] + (['folds_hash'] if old.get('folds_hash') != fhash else [])
     if diff: raise CompError(f'{p} was trained with other {diff}; a run holds one model. Use a new run_dir, or overwrite=True.')
 
-def fit_folds(comp, folds, cfg, out, fold=-1, resume=False, overwrite=False, device=None, headless=None):
+def fit_folds(comp, folds, cfg, out, fold=-1, resume=False, overwrite=False, device=None, headless=None, pseudo=None):
     "Train `fold` (or all folds when -1) into `out`; write oof.csv, metrics.json and model.json; return the metrics"
     out = Path(out); out.mkdir(parents=True, exist_ok=True)
     fh = folds_hash(folds)
@@ -298,7 +360,9 @@ def fit_folds(comp, folds, cfg, out, fold=-1, resume=False, overwrite=False, dev
     ks = sorted(int(k) for k in folds.fold.unique() if k >= 0)  # fold -1 rows (adversarial validation) always train
     if fold not in [-1, *ks]: raise CompError(f'fold={fold}: folds are {ks} (or -1 for all)')
     todo = ks if fold == -1 else [fold]
-    for k in todo: fit_fold(comp, folds, int(k), cfg, out, resume, overwrite, device, headless)
+    if pseudo is not None and 'fold' not in pseudo.columns:
+        log('WARNING: pseudo-labels without a fold column join every fold; if an all-folds ensemble made them, CV is optimistic')
+    for k in todo: fit_fold(comp, folds, int(k), cfg, out, resume, overwrite, device, headless, pseudo)
     oof = collect_oof(out)
     save_csv(oof, out/'oof.csv')
     metrics = oof_metrics(oof, cfg['vocab'], cfg['metric'])
