@@ -18,7 +18,7 @@ demo: install
 
 test: install
 	$(PY) scripts/check_sync.py
-	$(VENV)/bin/nbdev_test --n_workers 2 --timing
+	$(VENV)/bin/nbdev_test --n_workers 1 --timing  # serial: torch and OpenMP (sklearn) threads in parallel notebooks starve each other (140 s vs 10 s)
 	$(PY) -m pytest -q --durations=10 tests
 
 clean-runs:

@@ -239,7 +239,7 @@ def train_config(comp, arch='test_resnet', pretrained=False, size=0, sizes=(), e
                 num_workers=int(num_workers), norm=norm, mean=mean, std=std,
                 multi_label=comp.multi_label, target=comp.target)
 
-# %% ../nbs/03_train.ipynb #de198e33
+# %% ../nbs/03_train.ipynb #46e5985e
 def _resume_point(fd, cfg):
     "(stage, epoch, history rows) of the last epoch checkpointed in `fd`, or None"
     h = fd/'history.csv'
@@ -291,7 +291,8 @@ def fit_fold(comp, folds, fold, cfg, out, resume=False, overwrite=False, device=
         rec.set_stage(i, len(cfg['sizes']), sz)
         h0 = state_hash(model)
         with (learn.no_bar() if headless else contextlib.nullcontext()): learn.fit_one_cycle(ep, lr, start_epoch=start)
-        stages.append(dict(stage=i, size=sz, epochs=ep, lr=lr, start_hash=h0, end_hash=state_hash(model), resumed_at_epoch=start or None))
+        stages.append(dict(stage=i, size=sz, epochs=ep, lr=lr, n_train=len(tr), n_valid=len(va), start_hash=h0, end_hash=state_hash(model),
+                           resumed_at_epoch=start or None))
         save_json(stages, fd/'stages.json')
     model.load_state_dict(torch.load(fd/'best.pth', map_location=device))
     probs = predict(model, comp.root, va.image, cfg['sizes'][-1], cfg['method'], ['orig'], cfg['bs'] * 2, cfg['num_workers'], device)

@@ -1,0 +1,81 @@
+"04_infer: TTA and ensembles computed exactly, a score-boost table, a validated submission, pseudo-labels round trip."
+import json
+import numpy as np, pandas as pd, pytest, torch
+from conftest import run_nb, BEE, need
+from compnb.core import CompError, load_json
+from compnb.data import read_comp
+from compnb.train import predict, build_model
+from compnb.infer import predict_tta, combine, load_members, write_submission, make_submission
+
+
+def boost_of(run):
+    return pd.read_csv(run/'infer'/'boost.csv')
+
+
+def check_exact(run, comp, images):
+    "TTA = weighted mean of per-view predictions; a 2-checkpoint ensemble = mean of its members (1e-6)"
+    cfg = load_json(run/'train'/'model.json')
+    ms = load_members(run/'train', cfg, 'best+last2', 'cpu')[cfg['folds_trained'][0]][1:]
+    views = cfg['tta']
+    P = predict_tta(ms, comp.root, images, cfg['size'], cfg['method'], views, device='cpu')
+    per = [[predict(m, comp.root, images, cfg['size'], cfg['method'], [v], device='cpu') for v in views] for m in ms]
+    w = np.array([2.0 if v == 'orig' else 1.0 for v in views])
+    want = np.mean([sum(wi * p for wi, p in zip(w, pm)) / w.sum() for pm in per], 0)
+    np.testing.assert_allclose(combine(P, views, 2.0), want, atol=1e-6)
+    np.testing.assert_allclose(combine(P, views, 2.0), np.mean([combine(P[i:i + 1], views, 2.0) for i in range(2)], 0), atol=1e-6)
+
+
+def test_sample_boost_and_pseudo_round_trip(runs, tmp_path):
+    run = tmp_path/'run'
+    run_nb('02_split', run)
+    run_nb('03_train', run, epochs=3)
+    run_nb('04_infer', run, ckpts='best+last2', pseudo_thresh=0.5)
+    b = boost_of(run)
+    tricks = list(b.trick)
+    assert tricks[0].startswith('baseline') and any('checkpoint ensemble' in t for t in tricks)
+    assert any('temperature' in t for t in tricks) and tricks[-1].startswith('+ fold ensemble')
+    assert b.delta.iloc[0] == 0 and b['note'].iloc[-1].startswith('no OOF score')
+    temp = b[b.trick.str.contains('temperature')].note.iloc[0]
+    assert 'lowers' in temp or 'does not lower' in temp  # reported either way
+    comp = read_comp('sample')
+    check_exact(run, comp, comp.test[:16])
+    # pseudo.csv → 03_train: extra training rows, never validation
+    ps = pd.read_csv(run/'infer'/'pseudo.csv')
+    assert len(ps) and set(ps.columns) >= {'image', 'label', 'fold'} and set(ps.fold) == set(range(5))
+    run2 = tmp_path/'run2'; (run2/'split').mkdir(parents=True)
+    (run2/'split'/'folds.csv').write_bytes((run/'split'/'folds.csv').read_bytes())
+    run_nb('03_train', run2, fold=0, epochs=1, pseudo=str(run/'infer'/'pseudo.csv'))
+    st = json.loads((run2/'train'/'fold0'/'stages.json').read_text())[0]
+    folds = pd.read_csv(run/'split'/'folds.csv')
+    assert st['n_train'] == (folds.fold != 0).sum() + (ps.fold == 0).sum()
+    assert st['n_valid'] == (folds.fold == 0).sum()
+    assert not set(ps.image) & set(pd.read_csv(run2/'train'/'oof.csv').image)
+
+
+def test_bee_boost_table(runs, tmp_path):
+    need(BEE)
+    run = tmp_path/'run'
+    P = dict(data=str(BEE), holdout=0.2)
+    run_nb('02_split', run, n_folds=3, **P)
+    run_nb('03_train', run, sizes='[48]', epochs=2, arch='resnet10t', lr=1e-2, **P)
+    run_nb('04_infer', run, ckpts='best+last2', **P)
+    b = boost_of(run)
+    assert any('TTA orig,hflip,vflip,rot90' in t for t in b.trick) and any('TTA orig,hflip' == t[2:] for t in b.trick)
+    assert b.delta.notna().sum() >= 4
+    comp = read_comp(BEE, holdout=0.2)
+    check_exact(run, comp, comp.test[:12])
+    r = json.loads((run/'infer'/'infer.json').read_text())
+    assert r['holdout']['n'] == len(comp.test)
+
+
+@pytest.mark.parametrize('fault,pattern', [('order', 'not in sample_submission order'), ('missing', 'lacks 1 id'),
+                                           ('duplicate', 'duplicated ids'), ('nan', 'missing values on rows 2')])
+def test_submission_validator(fault, pattern, tmp_path):
+    ss = pd.DataFrame({'id': ['a', 'b', 'c'], 'label': ['x'] * 3})
+    sub = make_submission(ss, 'id', 'label', np.eye(2)[[0, 1, 0]], ['x', 'y'])
+    if fault == 'order': sub = sub.iloc[[1, 0, 2]]
+    if fault == 'missing': sub = sub.iloc[:2]
+    if fault == 'duplicate': sub = pd.concat([sub.iloc[:2], sub.iloc[:1]])
+    if fault == 'nan': sub.loc[1, 'label'] = None
+    with pytest.raises(CompError, match=pattern): write_submission(sub, ss, 'id', tmp_path/'submission.csv')
+    assert not list(tmp_path.iterdir())  # no file written
