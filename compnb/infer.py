@@ -56,13 +56,13 @@ def resolve_tta(tta, cfg):
     if 'orig' not in views: views = ['orig'] + views
     return views
 
-# %% ../nbs/04_infer.ipynb #79322487
+# %% ../nbs/04_infer.ipynb #80bc15da
 @torch.no_grad()
-def predict_tta(models, root, images, size, method='squish', views=('orig',), scales=None, bs=64, num_workers=0, device=None):
+def predict_tta(models, root, images, size, method='squish', views=('orig',), scales=None, bs=64, num_workers=0, device=None, cache=False):
     "Probabilities of shape (models, scales, views, images, classes)"
     models = models if isinstance(models, (list, tuple)) else [models]
     device = device or get_device(); scales = list(scales or [size]); top = max(scales)
-    dl = make_loader(root, images, None, top, method, 'none', bs, False, num_workers)
+    dl = make_loader(root, images, None, top, method, 'none', bs, False, num_workers, cache=cache)
     for m in models: m.eval().to(device)
     out = []
     for xb, _ in dl:
@@ -79,10 +79,13 @@ def view_weights(views, orig_weight=1.0):
     "Weight of each view: `orig_weight` for the original, 1 for the others"
     return np.array([orig_weight if v == 'orig' else 1.0 for v in views])
 
-def combine(P, views, orig_weight=1.0):
-    "Mean over models and scales, weighted mean over views: (M, S, V, N, C) → (N, C)"
+def combine(P, views, orig_weight=1.0, average='prob'):
+    "Mean over models and scales, weighted mean over views: (M, S, V, N, C) → (N, C); `average='logit'` averages log-probabilities"
     w = view_weights(views, orig_weight)
-    return np.tensordot(w / w.sum(), P.mean((0, 1)), axes=1)
+    if average == 'prob': return np.tensordot(w / w.sum(), P.mean((0, 1)), axes=1)
+    if average != 'logit': raise CompError(f"average={average!r}: use 'prob' or 'logit'")
+    z = np.tensordot(w / w.sum(), np.log(np.clip(P, 1e-12, 1)).mean((0, 1)), axes=1)
+    e = np.exp(z - z.max(-1, keepdims=True)); return e / e.sum(-1, keepdims=True)
 
 # %% ../nbs/04_infer.ipynb #42191436
 def make_submission(sample_sub, id_col, label_col, probs, vocab, label_delim=' ', thresh=0.5, multi_label=False):

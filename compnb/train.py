@@ -22,10 +22,10 @@ from .data import *
 from .split import load_split, folds_hash
 
 # %% auto #0
-__all__ = ['AUG_VIEWS', 'VIEWS', 'stage_sizes', 'per_stage', 'get_aug', 'ImageDataset', 'make_loader', 'make_dls', 'ImageNorm',
-           'resolve_pretrained', 'create_model', 'build_model', 'state_hash', 'save_state', 'macro_f1', 'score',
-           'MacroF1', 'get_loss', 'predict', 'EpochRecorder', 'train_config', 'fit_fold', 'read_pseudo', 'oof_metrics',
-           'collect_oof', 'check_model_json', 'fit_folds']
+__all__ = ['AUG_VIEWS', 'VIEWS', 'stage_sizes', 'per_stage', 'get_aug', 'image_cache_dir', 'cached_image', 'ImageDataset',
+           'make_loader', 'make_dls', 'ImageNorm', 'resolve_pretrained', 'create_model', 'build_model', 'state_hash',
+           'save_state', 'macro_f1', 'score', 'MacroF1', 'get_loss', 'predict', 'EpochRecorder', 'train_config',
+           'fit_fold', 'read_pseudo', 'oof_metrics', 'collect_oof', 'check_model_json', 'fit_folds']
 
 # %% ../nbs/03_train.ipynb #70fe0401
 def stage_sizes(size, sizes=()):
@@ -44,7 +44,7 @@ def per_stage(v, n, name):
     if len(v) != n: raise CompError(f'{name}={v}: give one value, or one per stage ({n} stages)')
     return v
 
-# %% ../nbs/03_train.ipynb #23a9c202
+# %% ../nbs/03_train.ipynb #91209525
 def get_aug(aug='none'):
     "Albumentations pipeline for a preset name (`none`, `quick`: flips + rot90), or None"
     import albumentations as A
@@ -54,39 +54,63 @@ def get_aug(aug='none'):
 
 AUG_VIEWS = {'none': ['orig'], 'quick': ['orig', 'hflip', 'vflip', 'rot90']}  # invariances each preset teaches
 
+def image_cache_dir(root, size, method='squish'):
+    "Pre-resized image cache of one data folder, size and resize method: $COMPNB_CACHE (else ~/.cache/compnb)/images/…"
+    tag = hashlib.sha1(str(Path(root).resolve()).encode()).hexdigest()[:16]
+    return cache_root()/'images'/tag/f'{size}-{method}'
+
+def cached_image(root, rp, size, method, cache):
+    "Read the pre-resized copy of `rp` from `cache`, or decode, resize and store it (keyed by path, bytes and mtime)"
+    p = Path(root)/rp
+    st = p.stat()
+    k = hashlib.sha1(f'{rp}|{st.st_size}|{st.st_mtime_ns}'.encode()).hexdigest()
+    f = cache/k[:2]/f'{k}.npy'
+    try: return np.load(f)
+    except (OSError, ValueError): pass  # not cached yet
+    a = read_image(p, size, method)
+    try:  # atomic: concurrent writers of one image write the same bytes; os.replace makes one of them win whole
+        f.parent.mkdir(parents=True, exist_ok=True)
+        tmp = f.with_name(f'{f.stem}.{os.getpid()}.tmp')
+        with open(tmp, 'wb') as fh: np.save(fh, a)
+        os.replace(tmp, f)
+    except OSError: pass  # a read-only or full cache only costs time
+    return a
+
 class ImageDataset(Dataset):
-    "Images (paths relative to `root`) as uint8 CHW tensors at `size`, with integer targets"
-    def __init__(self, root, images, targets=None, size=128, method='squish', tfm=None):
+    "Images (paths relative to `root`) as uint8 CHW tensors at `size`, with integer targets; `cache` keeps pre-resized copies"
+    def __init__(self, root, images, targets=None, size=128, method='squish', tfm=None, cache=False):
         self.root, self.images, self.targets = Path(root), list(images), targets
         self.size, self.method, self.tfm = size, method, tfm
+        self.cache = image_cache_dir(root, size, method) if cache and size else None
     def __len__(self): return len(self.images)
     def __getitem__(self, i):
-        a = read_image(self.root/self.images[i], self.size, self.method)
+        a = (cached_image(self.root, self.images[i], self.size, self.method, self.cache) if self.cache is not None
+             else read_image(self.root/self.images[i], self.size, self.method))
         if self.tfm is not None: a = self.tfm(image=a)['image']
         x = torch.from_numpy(np.ascontiguousarray(a)).permute(2, 0, 1).contiguous()
         return x, (int(self.targets[i]) if self.targets is not None else 0)
 
-# %% ../nbs/03_train.ipynb #02337201
+# %% ../nbs/03_train.ipynb #34ec3303
 def _seed_worker(worker_id):
     "Each loader worker seeds its augmentation from torch's per-worker seed (itself derived from the global seed)"
     ds = torch.utils.data.get_worker_info().dataset
     if ds.tfm is not None: ds.tfm.set_random_seed(torch.initial_seed() % 2**32)
 
-def make_loader(root, images, targets, size, method='squish', aug='none', bs=64, shuffle=False, num_workers=0, drop_last=False):
+def make_loader(root, images, targets, size, method='squish', aug='none', bs=64, shuffle=False, num_workers=0, drop_last=False, cache=False):
     "A torch DataLoader over `ImageDataset`; augmentation is seeded, so a seed gives the same batches"
     tfm = get_aug(aug)
     if tfm is not None: tfm.set_random_seed(int(torch.randint(0, 2**31, (1,))))
-    ds = ImageDataset(root, images, targets, size, method, tfm)
+    ds = ImageDataset(root, images, targets, size, method, tfm, cache)
     return DataLoader(ds, batch_size=bs, shuffle=shuffle, num_workers=num_workers, drop_last=drop_last,
                       persistent_workers=num_workers > 0, pin_memory=torch.cuda.is_available(),
                       worker_init_fn=_seed_worker if num_workers > 0 else None)
 
-def make_dls(root, train, valid, vocab, size, method='squish', aug='none', bs=64, num_workers=0, device=None, target='label'):
+def make_dls(root, train, valid, vocab, size, method='squish', aug='none', bs=64, num_workers=0, device=None, target='label', cache=False):
     "fastai `DataLoaders` over plain torch loaders: train augmented and shuffled, valid deterministic"
     o2i = {v: i for i, v in enumerate(vocab)}
     y_tr, y_va = [o2i[l] for l in train[target]], [o2i[l] for l in valid[target]]
-    tr = make_loader(root, train.image, y_tr, size, method, aug, bs, True, num_workers, drop_last=len(train) > bs)
-    va = make_loader(root, valid.image, y_va, size, method, 'none', bs * 2, False, num_workers)
+    tr = make_loader(root, train.image, y_tr, size, method, aug, bs, True, num_workers, drop_last=len(train) > bs, cache=cache)
+    va = make_loader(root, valid.image, y_va, size, method, 'none', bs * 2, False, num_workers, cache=cache)
     dls = DataLoaders(tr, va)
     dls._device = device or get_device()  # plain torch loaders have no .to(); fastai reads the device from here
     return dls
@@ -162,19 +186,19 @@ def get_loss(loss='ce'):
     if loss == 'label_smoothing': return nn.CrossEntropyLoss(label_smoothing=0.1)
     raise CompError(f"loss={loss!r}: use 'ce' or 'label_smoothing'")
 
-# %% ../nbs/03_train.ipynb #e4c8e636
+# %% ../nbs/03_train.ipynb #c911ae0c
 VIEWS = {'orig': lambda x: x, 'hflip': lambda x: x.flip(-1), 'vflip': lambda x: x.flip(-2),
          'rot90': lambda x: x.rot90(1, (-2, -1)), 'rot180': lambda x: x.rot90(2, (-2, -1)),
          'rot270': lambda x: x.rot90(3, (-2, -1)), 'transpose': lambda x: x.transpose(-2, -1)}
 
 @torch.no_grad()
-def predict(models, root, images, size, method='squish', views=('orig',), bs=64, num_workers=0, device=None):
+def predict(models, root, images, size, method='squish', views=('orig',), bs=64, num_workers=0, device=None, cache=False):
     "Mean softmax probabilities (n_images, n_classes) over `models` and TTA `views`"
     models = models if isinstance(models, (list, tuple)) else [models]
     bad = [v for v in views if v not in VIEWS]
     if bad: raise CompError(f'unknown TTA view(s) {bad}: use {list(VIEWS)}')
     device = device or get_device()
-    dl = make_loader(root, images, None, size, method, 'none', bs, False, num_workers)
+    dl = make_loader(root, images, None, size, method, 'none', bs, False, num_workers, cache=cache)
     for m in models: m.eval().to(device)
     out = []
     for xb, _ in dl:
@@ -214,9 +238,9 @@ class EpochRecorder(Callback):
                 + ' '.join(f'{k} {v:.4f}' for k, v in row.items() if isinstance(v, float) and k != 'seconds')
                 + f' {row["seconds"]:.1f}s')
 
-# %% ../nbs/03_train.ipynb #82d74341
+# %% ../nbs/03_train.ipynb #ff881ed0
 def train_config(comp, arch='test_resnet', pretrained=False, size=0, sizes=(), epochs=1, lr=3e-3, bs=64, method='squish',
-                 aug='auto', loss='ce', metric='macro_f1', seed=42, num_workers=-1, norm='model', run=None):
+                 aug='auto', loss='ce', metric='macro_f1', seed=42, num_workers=-1, norm='model', run=None, cache=True):
     "Resolved training configuration (JSON-able) for `comp`; `norm='data'` uses 01_eda's channel stats from `run`"
     if comp.multi_label: raise CompError('multi-label training is not built yet (tracked in the [train] issue); '
                                          'the reader and the split already handle it')
@@ -236,10 +260,10 @@ def train_config(comp, arch='test_resnet', pretrained=False, size=0, sizes=(), e
     return dict(arch=arch, pretrained=str(pretrained), vocab=comp.vocab, size=sz[-1], sizes=sz,
                 epochs=[int(e) for e in per_stage(epochs, len(sz), 'epochs')], lrs=[float(l) for l in per_stage(lr, len(sz), 'lr')],
                 bs=int(bs), method=method, aug=aug, tta=AUG_VIEWS[aug], loss=loss, metric=metric, seed=int(seed),
-                num_workers=int(num_workers), norm=norm, mean=mean, std=std,
+                num_workers=int(num_workers), cache=bool(cache), norm=norm, mean=mean, std=std,
                 multi_label=comp.multi_label, target=comp.target)
 
-# %% ../nbs/03_train.ipynb #46e5985e
+# %% ../nbs/03_train.ipynb #dc73a737
 def _resume_point(fd, cfg):
     "(stage, epoch, history rows) of the last epoch checkpointed in `fd`, or None"
     h = fd/'history.csv'
@@ -277,7 +301,7 @@ def fit_fold(comp, folds, fold, cfg, out, resume=False, overwrite=False, device=
         rec.best = max(last) if last else None
         stages = [s for s in stages if s['stage'] < i0]
         log(f'fold {fold}: resuming after stage {i0 + 1} epoch {j0 + 1} (weights from s{i0}_e{j0}.pth)')
-    dls = make_dls(comp.root, tr, va, cfg['vocab'], cfg['sizes'][0], cfg['method'], cfg['aug'], cfg['bs'], cfg['num_workers'], device)
+    dls = make_dls(comp.root, tr, va, cfg['vocab'], cfg['sizes'][0], cfg['method'], cfg['aug'], cfg['bs'], cfg['num_workers'], device, cfg['target'], cfg.get('cache', False))
     learn = Learner(dls, model, loss_func=get_loss(cfg['loss']), metrics=[accuracy, MacroF1()], cbs=[rec], path=fd, model_dir='.')
     if headless: learn.logger = noop
     for i, (sz, ep, lr) in enumerate(zip(cfg['sizes'], cfg['epochs'], cfg['lrs'])):
@@ -287,7 +311,7 @@ def fit_fold(comp, folds, fold, cfg, out, resume=False, overwrite=False, device=
             if i == at[0]:
                 start = at[1] + 1
                 if start >= ep: continue
-        if i: learn.dls = make_dls(comp.root, tr, va, cfg['vocab'], sz, cfg['method'], cfg['aug'], cfg['bs'], cfg['num_workers'], device)
+        if i: learn.dls = make_dls(comp.root, tr, va, cfg['vocab'], sz, cfg['method'], cfg['aug'], cfg['bs'], cfg['num_workers'], device, cfg['target'], cfg.get('cache', False))
         rec.set_stage(i, len(cfg['sizes']), sz)
         h0 = state_hash(model)
         with (learn.no_bar() if headless else contextlib.nullcontext()): learn.fit_one_cycle(ep, lr, start_epoch=start)
@@ -295,7 +319,7 @@ def fit_fold(comp, folds, fold, cfg, out, resume=False, overwrite=False, device=
                            resumed_at_epoch=start or None))
         save_json(stages, fd/'stages.json')
     model.load_state_dict(torch.load(fd/'best.pth', map_location=device))
-    probs = predict(model, comp.root, va.image, cfg['sizes'][-1], cfg['method'], ['orig'], cfg['bs'] * 2, cfg['num_workers'], device)
+    probs = predict(model, comp.root, va.image, cfg['sizes'][-1], cfg['method'], ['orig'], cfg['bs'] * 2, cfg['num_workers'], device, cfg.get('cache', False))
     oof = pd.concat([pd.DataFrame({'image': va.image, 'fold': fold, 'target': va[cfg['target']]}),
                      pd.DataFrame(probs, columns=cfg['vocab'])], axis=1)
     save_csv(oof, fd/'oof.csv')

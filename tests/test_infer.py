@@ -15,7 +15,7 @@ def boost_of(run):
 def check_exact(run, comp, images):
     "TTA = weighted mean of per-view predictions; a 2-checkpoint ensemble = mean of its members (1e-6)"
     cfg = load_json(run/'train'/'model.json')
-    ms = load_members(run/'train', cfg, 'best+last2', 'cpu')[cfg['folds_trained'][0]][1:]
+    ms = load_members(run/'train', cfg, 'last2', 'cpu')[cfg['folds_trained'][0]]
     views = cfg['tta']
     P = predict_tta(ms, comp.root, images, cfg['size'], cfg['method'], views, device='cpu')
     per = [[predict(m, comp.root, images, cfg['size'], cfg['method'], [v], device='cpu') for v in views] for m in ms]
@@ -57,8 +57,8 @@ def test_bee_boost_table(runs, tmp_path):
     run = tmp_path/'run'
     P = dict(data=str(BEE), holdout=0.2)
     run_nb('02_split', run, n_folds=3, **P)
-    run_nb('03_train', run, sizes='[48]', epochs=2, arch='resnet10t', lr=1e-2, **P)
-    run_nb('04_infer', run, ckpts='best+last2', **P)
+    run_nb('03_train', run, sizes='[32]', epochs=2, arch='resnet10t', lr=1e-2, **P)
+    run_nb('04_infer', run, ckpts='last2', **P)
     b = boost_of(run)
     assert any('TTA orig,hflip,vflip,rot90' in t for t in b.trick) and any('TTA orig,hflip' == t[2:] for t in b.trick)
     assert b.delta.notna().sum() >= 4
