@@ -48,10 +48,13 @@ def bench_loader(raw, n_img=None):
     dlc = make_loader(BEE, imgs, [0] * len(imgs), 128, 'squish', 'quick', 64, True, 2, drop_last=False, cache=True)
     drain(dlc)  # fills the pre-resized cache once
     raw['compnb_cached_s'] = timed(lambda: drain(dlc), 2)
-    from fastai.vision.all import ImageDataLoaders, Resize, aug_transforms
+    # fastai's default: DataBlock + Resize item transform + aug_transforms batch transforms (on the CPU here).
+    # ImageDataLoaders.from_df itself fails under pandas 3 (positional row[0] on a Series), so name the columns.
+    from fastai.vision.all import DataBlock, ImageBlock, CategoryBlock, ColReader, RandomSplitter, Resize, aug_transforms
     df = pd.DataFrame({'fname': imgs, 'label': comp.train.label[:len(imgs)].values})
-    fdls = ImageDataLoaders.from_df(df, BEE, valid_pct=0.0001, seed=0, item_tfms=Resize(128), batch_tfms=aug_transforms(),
-                                    bs=64, num_workers=2, device=torch.device('cpu'))
+    db = DataBlock((ImageBlock, CategoryBlock(vocab=comp.vocab)), get_x=ColReader('fname', pref=f'{BEE}/'), get_y=ColReader('label'),
+                   splitter=RandomSplitter(0.0, seed=0), item_tfms=Resize(128), batch_tfms=aug_transforms())
+    fdls = db.dataloaders(df, bs=64, num_workers=2, device=torch.device('cpu'))
     raw['fastai_n_images'] = len(fdls.train.dataset)
     raw['fastai_s'] = timed(lambda: drain(fdls.train), 1)
     shutil.rmtree(cache, ignore_errors=True)

