@@ -22,10 +22,12 @@ from .data import *
 from .split import load_split, folds_hash
 
 # %% auto #0
-__all__ = ['AUG_VIEWS', 'VIEWS', 'stage_sizes', 'per_stage', 'get_aug', 'image_cache_dir', 'cached_image', 'ImageDataset',
-           'make_loader', 'make_dls', 'ImageNorm', 'resolve_pretrained', 'create_model', 'build_model', 'state_hash',
-           'save_state', 'macro_f1', 'score', 'MacroF1', 'get_loss', 'predict', 'EpochRecorder', 'train_config',
-           'fit_fold', 'read_pseudo', 'oof_metrics', 'collect_oof', 'check_model_json', 'fit_folds']
+__all__ = ['AUG_PRESETS', 'AUG_VIEWS', 'LOSSES', 'VIEWS', 'stage_sizes', 'per_stage', 'get_aug', 'image_cache_dir',
+           'cached_image', 'ImageDataset', 'make_loader', 'make_dls', 'ImageNorm', 'resolve_pretrained',
+           'load_local_weights', 'create_model', 'build_model', 'state_hash', 'save_state', 'macro_f1', 'score',
+           'MacroF1', 'SoftF1Loss', 'get_loss', 'predict', 'ToFloat', 'balanced_sampler', 'freeze_body',
+           'trick_callbacks', 'EpochRecorder', 'train_config', 'fit_fold', 'read_pseudo', 'oof_metrics', 'collect_oof',
+           'check_model_json', 'fit_folds']
 
 # %% ../nbs/03_train.ipynb #70fe0401
 def stage_sizes(size, sizes=()):
@@ -44,15 +46,30 @@ def per_stage(v, n, name):
     if len(v) != n: raise CompError(f'{name}={v}: give one value, or one per stage ({n} stages)')
     return v
 
-# %% ../nbs/03_train.ipynb #526dc566
+# %% ../nbs/03_train.ipynb #04710148
+AUG_PRESETS = ('none', 'quick', 'medium', 'heavy')
+
 def get_aug(aug='none'):
-    "Albumentations pipeline for a preset name (`none`, `quick`: flips + rot90), or None"
+    "Albumentations pipeline: a preset (`none`, `quick`, `medium`, `heavy`) or a saved Compose (.json/.yaml from `A.save`)"
     import albumentations as A
     if aug in ('none', '', None): return None
-    if aug == 'quick': return A.Compose([A.HorizontalFlip(p=0.5), A.VerticalFlip(p=0.5), A.RandomRotate90(p=0.5)])
-    raise CompError(f"aug={aug!r}: use 'auto', 'none' or 'quick'")
+    flips = [A.HorizontalFlip(p=0.5), A.VerticalFlip(p=0.5), A.RandomRotate90(p=0.5)]
+    geo = [A.Affine(scale=(0.9, 1.1), translate_percent=(-0.06, 0.06), rotate=(-15, 15), p=0.5)]
+    colour = [A.RandomBrightnessContrast(0.2, 0.2, p=0.5), A.HueSaturationValue(10, 15, 10, p=0.3)]
+    if aug == 'quick': return A.Compose(flips)                       # the seeds' fast baseline
+    if aug == 'medium': return A.Compose(flips + geo + colour)
+    if aug == 'heavy':
+        return A.Compose(flips + geo + colour + [
+            A.OneOf([A.GaussianBlur(blur_limit=(3, 5)), A.MotionBlur(blur_limit=(3, 5))], p=0.3),
+            A.ImageCompression(quality_range=(50, 95), p=0.3),
+            A.CoarseDropout(num_holes_range=(1, 6), hole_height_range=(0.05, 0.15), hole_width_range=(0.05, 0.15), p=0.4)])
+    if str(aug).endswith(('.json', '.yaml', '.yml')):
+        if not Path(aug).is_file(): raise CompError(f'aug={aug!r}: file not found')
+        return A.load(aug, data_format='yaml' if str(aug).endswith(('.yaml', '.yml')) else 'json')
+    raise CompError(f"aug={aug!r}: use 'auto', one of {AUG_PRESETS}, or a saved albumentations Compose (.json/.yaml)")
 
-AUG_VIEWS = {'none': ['orig'], 'quick': ['orig', 'hflip', 'vflip', 'rot90']}  # invariances each preset teaches
+AUG_VIEWS = {'none': ['orig'], 'quick': ['orig', 'hflip', 'vflip', 'rot90'], 'medium': ['orig', 'hflip', 'vflip', 'rot90'],
+             'heavy': ['orig', 'hflip', 'vflip', 'rot90']}  # invariances each preset teaches (custom pipelines: orig, hflip)
 
 def image_cache_dir(root, size, method='squish'):
     "Pre-resized image cache of one data folder, size and resize method: $COMPNB_CACHE (else ~/.cache/compnb)/images/…"
@@ -91,32 +108,33 @@ class ImageDataset(Dataset):
         x = torch.from_numpy(np.ascontiguousarray(a)).permute(2, 0, 1).contiguous()
         return x, (int(self.targets[i]) if self.targets is not None else 0)
 
-# %% ../nbs/03_train.ipynb #34ec3303
+# %% ../nbs/03_train.ipynb #5225dacf
 def _seed_worker(worker_id):
     "Each loader worker seeds its augmentation from torch's per-worker seed (itself derived from the global seed)"
     ds = torch.utils.data.get_worker_info().dataset
     if ds.tfm is not None: ds.tfm.set_random_seed(torch.initial_seed() % 2**32)
 
-def make_loader(root, images, targets, size, method='squish', aug='none', bs=64, shuffle=False, num_workers=0, drop_last=False, cache=False):
+def make_loader(root, images, targets, size, method='squish', aug='none', bs=64, shuffle=False, num_workers=0, drop_last=False, cache=False, sampler=None):
     "A torch DataLoader over `ImageDataset`; augmentation is seeded, so a seed gives the same batches"
     tfm = get_aug(aug)
     if tfm is not None: tfm.set_random_seed(int(torch.randint(0, 2**31, (1,))))
     ds = ImageDataset(root, images, targets, size, method, tfm, cache)
-    return DataLoader(ds, batch_size=bs, shuffle=shuffle, num_workers=num_workers, drop_last=drop_last,
+    return DataLoader(ds, batch_size=bs, shuffle=shuffle and sampler is None, sampler=sampler, num_workers=num_workers, drop_last=drop_last,
                       persistent_workers=num_workers > 0, pin_memory=torch.cuda.is_available(),
                       worker_init_fn=_seed_worker if num_workers > 0 else None)
 
-def make_dls(root, train, valid, vocab, size, method='squish', aug='none', bs=64, num_workers=0, device=None, target='label', cache=False):
+def make_dls(root, train, valid, vocab, size, method='squish', aug='none', bs=64, num_workers=0, device=None, target='label', cache=False, balanced=False):
     "fastai `DataLoaders` over plain torch loaders: train augmented and shuffled, valid deterministic"
     o2i = {v: i for i, v in enumerate(vocab)}
     y_tr, y_va = [o2i[l] for l in train[target]], [o2i[l] for l in valid[target]]
-    tr = make_loader(root, train.image, y_tr, size, method, aug, bs, True, num_workers, drop_last=len(train) > bs, cache=cache)
+    sampler = balanced_sampler(y_tr, int(torch.randint(0, 2**31, (1,)))) if balanced else None
+    tr = make_loader(root, train.image, y_tr, size, method, aug, bs, True, num_workers, drop_last=len(train) > bs, cache=cache, sampler=sampler)
     va = make_loader(root, valid.image, y_va, size, method, 'none', bs * 2, False, num_workers, cache=cache)
     dls = DataLoaders(tr, va)
     dls._device = device or get_device()  # plain torch loaders have no .to(); fastai reads the device from here
     return dls
 
-# %% ../nbs/03_train.ipynb #2c23b5a1
+# %% ../nbs/03_train.ipynb #878e362f
 class ImageNorm(nn.Module):
     "uint8 (or 0–1 float) images in, per-channel normalised floats out"
     def __init__(self, mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225)):
@@ -136,14 +154,36 @@ def resolve_pretrained(pretrained):
     if not f.is_file(): raise CompError(f'pretrained={pretrained!r}: no such weights file. Pass a local file, True for hub weights, or False.')
     return True, f
 
+def load_local_weights(body, path):
+    "Load a local state_dict (timm's, a compnb checkpoint, or .safetensors) into `body`; a head of another shape is dropped"
+    path = Path(path)
+    try:
+        if path.suffix == '.safetensors':
+            from safetensors.torch import load_file
+            sd = load_file(str(path))
+        else: sd = torch.load(path, map_location='cpu', weights_only=True)
+    except Exception as e: raise CompError(f'pretrained={str(path)!r}: cannot read weights ({e})') from None
+    for k in ('state_dict', 'model', 'model_state_dict'):
+        if isinstance(sd, dict) and k in sd and isinstance(sd[k], dict): sd = sd[k]
+    if '0.mean' in sd: sd = {k[2:]: v for k, v in sd.items() if k.startswith('1.')}  # a compnb checkpoint: ImageNorm + body
+    own = body.state_dict()
+    head = [k for k, v in sd.items() if k in own and v.shape != own[k].shape]
+    res = body.load_state_dict({k: v for k, v in sd.items() if k not in head}, strict=False)
+    missing = [k for k in res.missing_keys if k not in head]
+    if res.unexpected_keys or missing:
+        raise CompError(f'pretrained={str(path)!r} does not fit this arch: {len(missing)} missing tensor(s) (e.g. {missing[:2]}), '
+                        f'{len(res.unexpected_keys)} unexpected (e.g. {res.unexpected_keys[:2]}). Same arch name as when it was saved?')
+    if head: log(f'{path.name}: dropped {len(head)} head tensor(s) of another shape ({head[:2]}); a new head is trained for this data')
+    return head
+
 def create_model(arch, n_out, pretrained=False, mean=None, std=None):
-    "`ImageNorm` + a timm backbone with an `n_out` head"
+    "`ImageNorm` + a timm backbone with an `n_out` head; `pretrained`: False, True (hub) or a local weights file"
     use, file = resolve_pretrained(pretrained)
-    kw = dict(pretrained_cfg_overlay=dict(file=str(file))) if file else {}
-    try: body = timm.create_model(arch, pretrained=use, num_classes=n_out, **kw)
+    try: body = timm.create_model(arch, pretrained=use and file is None, num_classes=n_out)
     except RuntimeError as e:
         if 'Unknown model' in str(e): raise CompError(f"arch={arch!r} is not a timm model; list some with timm.list_models('*{arch[:6]}*')") from None
         raise
+    if file: load_local_weights(body, file)
     cfg = getattr(body, 'pretrained_cfg', {}) or {}
     mean, std = mean or cfg.get('mean', (0.485, 0.456, 0.406)), std or cfg.get('std', (0.229, 0.224, 0.225))
     return nn.Sequential(ImageNorm(mean, std), body)
@@ -164,7 +204,7 @@ def save_state(model, path):
     with atomic_path(path) as t: torch.save(model.state_dict(), t)
     return Path(path)
 
-# %% ../nbs/03_train.ipynb #b6a4bf69
+# %% ../nbs/03_train.ipynb #248ac2c3
 def macro_f1(targs, preds, labels=None):
     "Macro-F1 over `labels` (default: classes present in `targs`)"
     from sklearn.metrics import f1_score
@@ -181,11 +221,26 @@ def MacroF1():
     "fastai metric: macro-F1 over the valid set"
     return AccumMetric(macro_f1, dim_argmax=-1, to_np=True, invert_arg=True, name='macro_f1')
 
+class SoftF1Loss(nn.Module):
+    "1 − soft macro-F1 of the batch (differentiable), plus `ce` × cross-entropy"
+    y_int = True
+    def __init__(self, ce=1.0, eps=1e-6): super().__init__(); self.ce, self.eps = ce, eps
+    def forward(self, logits, target):
+        p = F.softmax(logits.float(), -1); y = F.one_hot(target, p.shape[-1]).float()
+        tp, fp, fn = (p * y).sum(0), (p * (1 - y)).sum(0), ((1 - p) * y).sum(0)
+        loss = 1 - (2 * tp / (2 * tp + fp + fn + self.eps)).mean()
+        return loss + self.ce * F.cross_entropy(logits.float(), target) if self.ce else loss
+
+LOSSES = ('ce', 'label_smoothing', 'focal', 'soft_f1')
+
 def get_loss(loss='ce'):
-    "Loss by name: `ce`, `label_smoothing`"
-    if loss == 'ce': return nn.CrossEntropyLoss()
-    if loss == 'label_smoothing': return nn.CrossEntropyLoss(label_smoothing=0.1)
-    raise CompError(f"loss={loss!r}: use 'ce' or 'label_smoothing'")
+    "Loss by name: `ce`, `label_smoothing` (0.1), `focal` (γ=2), `soft_f1` (1 − soft macro-F1, + CE)"
+    from fastai.losses import CrossEntropyLossFlat, LabelSmoothingCrossEntropyFlat, FocalLossFlat
+    if loss == 'ce': return CrossEntropyLossFlat()  # fastai's flat losses carry y_int, which MixUp/CutMix need
+    if loss == 'label_smoothing': return LabelSmoothingCrossEntropyFlat(eps=0.1)
+    if loss == 'focal': return FocalLossFlat(gamma=2.0)
+    if loss == 'soft_f1': return SoftF1Loss()
+    raise CompError(f"loss={loss!r}: use one of {LOSSES}")
 
 # %% ../nbs/03_train.ipynb #c911ae0c
 VIEWS = {'orig': lambda x: x, 'hflip': lambda x: x.flip(-1), 'vflip': lambda x: x.flip(-2),
@@ -208,6 +263,40 @@ def predict(models, root, images, size, method='squish', views=('orig',), bs=64,
         p = sum(F.softmax(m(xv).float(), -1).view(len(views), len(xb), -1).mean(0) for m in models) / len(models)
         out.append(p.cpu())
     return torch.cat(out).numpy()
+
+# %% ../nbs/03_train.ipynb #3f65c242
+class ToFloat(Callback):
+    "uint8 image batches → 0–1 floats (MixUp interpolates pixels)"
+    order = -5
+    def before_batch(self):
+        self.learn.xb = tuple(x.float().div_(255) if x.dtype == torch.uint8 else x for x in self.xb)
+
+def balanced_sampler(targets, seed=0):
+    "A sampler that draws every class equally often (with replacement)"
+    t = np.asarray(targets); counts = np.bincount(t)
+    w = torch.as_tensor(1.0 / counts[t], dtype=torch.double)
+    return torch.utils.data.WeightedRandomSampler(w, len(t), replacement=True, generator=torch.Generator().manual_seed(int(seed)))
+
+def freeze_body(model, pct):
+    "Freeze the first `pct` of the backbone's parameter tensors (normalisation layers stay trainable); returns how many"
+    if not pct: return 0
+    norm = {id(p) for mod in model.modules() if isinstance(mod, (nn.BatchNorm2d, nn.LayerNorm, nn.GroupNorm)) for p in mod.parameters()}
+    params = [p for p in model[1].parameters() if id(p) not in norm]
+    n = int(len(params) * float(pct))
+    for p in params[:n]: p.requires_grad_(False)
+    return n
+
+def trick_callbacks(cfg):
+    "fastai callbacks for mixup, cutmix and gradient accumulation"
+    from fastai.callback.mixup import MixUp, CutMix
+    from fastai.callback.training import GradientAccumulation
+    cbs = []
+    if cfg.get('mixup') or cfg.get('cutmix'):
+        if cfg['mixup'] and cfg['cutmix']: raise CompError('use mixup or cutmix, not both')
+        if cfg['loss'] == 'soft_f1': raise CompError('mixup/cutmix need a per-image loss: use ce, label_smoothing or focal')
+        cbs += [ToFloat(), MixUp(cfg['mixup']) if cfg['mixup'] else CutMix(cfg['cutmix'])]
+    if cfg.get('accum', 1) > 1: cbs.append(GradientAccumulation(cfg['bs'] * cfg['accum']))
+    return cbs
 
 # %% ../nbs/03_train.ipynb #02357011
 class EpochRecorder(Callback):
@@ -239,9 +328,10 @@ class EpochRecorder(Callback):
                 + ' '.join(f'{k} {v:.4f}' for k, v in row.items() if isinstance(v, float) and k != 'seconds')
                 + f' {row["seconds"]:.1f}s')
 
-# %% ../nbs/03_train.ipynb #ff881ed0
+# %% ../nbs/03_train.ipynb #b3998071
 def train_config(comp, arch='test_resnet', pretrained=False, size=0, sizes=(), epochs=1, lr=3e-3, bs=64, method='squish',
-                 aug='auto', loss='ce', metric='macro_f1', seed=42, num_workers=-1, norm='model', run=None, cache=True):
+                 aug='auto', loss='ce', metric='macro_f1', seed=42, num_workers=-1, norm='model', run=None, cache=True,
+                 mixup=0.0, cutmix=0.0, balanced=False, accum=1, freeze_pct=0.0, precision='auto'):
     "Resolved training configuration (JSON-able) for `comp`; `norm='data'` uses 01_eda's channel stats from `run`"
     if comp.multi_label: raise CompError('multi-label training is not built yet (tracked in the [train] issue); '
                                          'the reader and the split already handle it')
@@ -249,6 +339,9 @@ def train_config(comp, arch='test_resnet', pretrained=False, size=0, sizes=(), e
     sz = stage_sizes(size, sizes)
     aug = comp.defaults.get('aug', 'quick') if aug == 'auto' else aug
     get_aug(aug); get_loss(loss); score(metric, [0], [0])
+    trick_callbacks(dict(mixup=mixup, cutmix=cutmix, loss=loss, accum=1, bs=bs))
+    if precision not in ('auto', 'fp32', 'fp16', 'bf16'): raise CompError(f"precision={precision!r}: use auto, fp32, fp16 or bf16")
+    if not 0 <= float(freeze_pct) < 1: raise CompError(f'freeze_pct={freeze_pct}: a share of the backbone in [0, 1)')
     if method not in ('squish', 'crop', 'pad'): raise CompError(f"method={method!r}: use 'squish', 'crop' or 'pad'")
     if int(num_workers) < 0: num_workers = 0 if comp.is_sample else min(8, os.cpu_count() or 1)
     m = create_model(arch, len(comp.vocab), False)
@@ -260,11 +353,12 @@ def train_config(comp, arch='test_resnet', pretrained=False, size=0, sizes=(), e
     elif norm != 'model': raise CompError(f"norm={norm!r}: use 'model' (the backbone's statistics) or 'data' (01_eda's)")
     return dict(arch=arch, pretrained=str(pretrained), vocab=comp.vocab, size=sz[-1], sizes=sz,
                 epochs=[int(e) for e in per_stage(epochs, len(sz), 'epochs')], lrs=[float(l) for l in per_stage(lr, len(sz), 'lr')],
-                bs=int(bs), method=method, aug=aug, tta=AUG_VIEWS[aug], loss=loss, metric=metric, seed=int(seed),
-                num_workers=int(num_workers), cache=bool(cache), norm=norm, mean=mean, std=std,
+                bs=int(bs), method=method, aug=aug, tta=AUG_VIEWS.get(aug, ['orig', 'hflip']), loss=loss, metric=metric, seed=int(seed),
+                num_workers=int(num_workers), cache=bool(cache), norm=norm, mean=mean, std=std, mixup=float(mixup), cutmix=float(cutmix),
+                balanced=bool(balanced), accum=int(accum), freeze_pct=float(freeze_pct), precision=precision,
                 multi_label=comp.multi_label, target=comp.target)
 
-# %% ../nbs/03_train.ipynb #dc73a737
+# %% ../nbs/03_train.ipynb #c356971b
 def _resume_point(fd, cfg):
     "(stage, epoch, history rows) of the last epoch checkpointed in `fd`, or None"
     h = fd/'history.csv'
@@ -302,8 +396,15 @@ def fit_fold(comp, folds, fold, cfg, out, resume=False, overwrite=False, device=
         rec.best = max(last) if last else None
         stages = [s for s in stages if s['stage'] < i0]
         log(f'fold {fold}: resuming after stage {i0 + 1} epoch {j0 + 1} (weights from s{i0}_e{j0}.pth)')
-    dls = make_dls(comp.root, tr, va, cfg['vocab'], cfg['sizes'][0], cfg['method'], cfg['aug'], cfg['bs'], cfg['num_workers'], device, cfg['target'], cfg.get('cache', False))
-    learn = Learner(dls, model, loss_func=get_loss(cfg['loss']), metrics=[accuracy, MacroF1()], cbs=[rec], path=fd, model_dir='.')
+    freeze_body(model, cfg.get('freeze_pct', 0))
+    mk = lambda sz: make_dls(comp.root, tr, va, cfg['vocab'], sz, cfg['method'], cfg['aug'], cfg['bs'], cfg['num_workers'], device,
+                             cfg['target'], cfg.get('cache', False), cfg.get('balanced', False))
+    learn = Learner(mk(cfg['sizes'][0]), model, loss_func=get_loss(cfg['loss']), metrics=[accuracy, MacroF1()],
+                    cbs=[rec] + trick_callbacks(cfg), path=fd, model_dir='.')
+    prec = cfg.get('precision', 'auto')
+    if device.type == 'cuda' and prec != 'fp32':
+        bf16 = torch.cuda.is_bf16_supported() if prec == 'auto' else prec == 'bf16'
+        learn.to_bf16() if bf16 else learn.to_fp16()
     if headless: learn.logger = noop
     for i, (sz, ep, lr) in enumerate(zip(cfg['sizes'], cfg['epochs'], cfg['lrs'])):
         start = 0
@@ -312,7 +413,7 @@ def fit_fold(comp, folds, fold, cfg, out, resume=False, overwrite=False, device=
             if i == at[0]:
                 start = at[1] + 1
                 if start >= ep: continue
-        if i: learn.dls = make_dls(comp.root, tr, va, cfg['vocab'], sz, cfg['method'], cfg['aug'], cfg['bs'], cfg['num_workers'], device, cfg['target'], cfg.get('cache', False))
+        if i: learn.dls = mk(sz)
         rec.set_stage(i, len(cfg['sizes']), sz)
         h0 = state_hash(model)
         with (learn.no_bar() if headless else contextlib.nullcontext()): learn.fit_one_cycle(ep, lr, start_epoch=start)

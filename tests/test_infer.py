@@ -1,6 +1,7 @@
 "04_infer: TTA and ensembles computed exactly, a score-boost table, a validated submission, pseudo-labels round trip."
-import json
+import json, shutil
 import numpy as np, pandas as pd, pytest, torch
+from papermill import PapermillExecutionError
 from conftest import run_nb, BEE, need
 from compnb.core import CompError, load_json
 from compnb.data import read_comp
@@ -39,12 +40,24 @@ def test_sample_boost_and_pseudo_round_trip(runs, tmp_path):
     assert 'lowers' in temp or 'does not lower' in temp  # reported either way
     comp = read_comp('sample')
     check_exact(run, comp, comp.test[:16])
+    shutil.copy(run/'infer'/'pseudo.csv', tmp_path/'pseudo.csv')
+    # blending another run: allowed on the same folds, refused (before writing anything) on other folds
+    other = tmp_path/'other'
+    for d in ('train', 'split'): shutil.copytree(run/d, other/d)
+    run_nb('04_infer', run, runs=str(other), overwrite=True)
+    b2 = boost_of(run)
+    assert any('blend 2 runs (weights cross-fitted)' in t for t in b2.trick)
+    mj = json.loads((other/'train'/'model.json').read_text()); mj['folds_hash'] = '0' * 16
+    (other/'train'/'model.json').write_text(json.dumps(mj))
+    before = (run/'infer'/'submission.csv').read_bytes()
+    with pytest.raises(PapermillExecutionError, match='folds differ'): run_nb('04_infer', run, runs=str(other), overwrite=True)
+    assert (run/'infer'/'submission.csv').read_bytes() == before
     # pseudo.csv → 03_train: extra training rows, never validation
-    ps = pd.read_csv(run/'infer'/'pseudo.csv')
+    ps = pd.read_csv(tmp_path/'pseudo.csv')
     assert len(ps) and set(ps.columns) >= {'image', 'label', 'fold'} and set(ps.fold) == set(range(5))
     run2 = tmp_path/'run2'; (run2/'split').mkdir(parents=True)
     (run2/'split'/'folds.csv').write_bytes((run/'split'/'folds.csv').read_bytes())
-    run_nb('03_train', run2, fold=0, epochs=1, pseudo=str(run/'infer'/'pseudo.csv'))
+    run_nb('03_train', run2, fold=0, epochs=1, pseudo=str(tmp_path/'pseudo.csv'))
     st = json.loads((run2/'train'/'fold0'/'stages.json').read_text())[0]
     folds = pd.read_csv(run/'split'/'folds.csv')
     assert st['n_train'] == (folds.fold != 0).sum() + (ps.fold == 0).sum()
