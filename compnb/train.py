@@ -358,7 +358,7 @@ def train_config(comp, arch='test_resnet', pretrained=False, size=0, sizes=(), e
                 balanced=bool(balanced), accum=int(accum), freeze_pct=float(freeze_pct), precision=precision,
                 multi_label=comp.multi_label, target=comp.target)
 
-# %% ../nbs/03_train.ipynb #c356971b
+# %% ../nbs/03_train.ipynb #edc71262
 def _resume_point(fd, cfg):
     "(stage, epoch, history rows) of the last epoch checkpointed in `fd`, or None"
     h = fd/'history.csv'
@@ -377,7 +377,7 @@ def fit_fold(comp, folds, fold, cfg, out, resume=False, overwrite=False, device=
         log(f'fold {fold}: already trained, kept (resume=True)'); return pd.read_csv(fd/'oof.csv', dtype={'image': str, 'target': str})
     fresh_dir(fd, f'the outputs of fold {fold}', resume=resume, overwrite=overwrite)
     at = _resume_point(fd, cfg) if resume else None
-    device = device or get_device()
+    device = torch.device(device) if device else get_device()
     seed_everything(cfg['seed'] + fold)
     t = comp.train.merge(folds, on='image')
     tr, va = t[t.fold != fold].reset_index(drop=True), t[t.fold == fold].reset_index(drop=True)
