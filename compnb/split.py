@@ -128,7 +128,7 @@ def folds_hash(folds):
     s = folds.sort_values('image')[['image', 'fold']].to_csv(index=False)
     return hashlib.sha1(s.encode()).hexdigest()[:16]
 
-# %% ../nbs/02_split.ipynb #598741ca
+# %% ../nbs/02_split.ipynb #89583ef2
 def cheap_features(root, relpaths):
     "Per image: width, height, aspect, bytes, channel means and stds at 32 px"
     from concurrent.futures import ThreadPoolExecutor
@@ -148,8 +148,12 @@ def adversarial_auc(X_train, X_test, seed=42):
     from sklearn.model_selection import cross_val_predict, StratifiedKFold
     from sklearn.metrics import roc_auc_score
     X = np.vstack([X_train, X_test]); y = np.r_[np.zeros(len(X_train)), np.ones(len(X_test))]
+    from threadpoolctl import threadpool_limits
     clf = HistGradientBoostingClassifier(max_iter=100, random_state=seed)
-    p = cross_val_predict(clf, X, y, cv=StratifiedKFold(5, shuffle=True, random_state=seed), method='predict_proba')[:, 1]
+    # One OpenMP thread below 20k rows: it is as fast there, and OpenMP's spinning threads made two concurrent runs
+    # on 2 cores take minutes instead of seconds
+    with threadpool_limits(1 if len(X) < 20_000 else None, user_api='openmp'):
+        p = cross_val_predict(clf, X, y, cv=StratifiedKFold(5, shuffle=True, random_state=seed), method='predict_proba')[:, 1]
     return float(roc_auc_score(y, p)), p[:len(X_train)]
 
 def read_auc(auc):

@@ -7,6 +7,7 @@ NBS = ROOT/'nbs'
 SHARED = ROOT.parent/'shared'/'data'
 BEE, CLOTHING = SHARED/'bee_health', SHARED/'clothing10'
 STAGES = ['01_eda', '02_split', '03_train', '04_infer']
+COMPNB = str(Path(sys.executable).parent/'compnb')  # the console script of this venv
 os.environ['COMPNB_HEADLESS'] = '1'
 
 

@@ -6,7 +6,7 @@ import numpy as np, pandas as pd, pytest
 from PIL import Image
 from papermill import PapermillExecutionError
 from conftest import NBS, ROOT, BEE, need
-from compnb.core import CompError, record_run, update_json, save_csv
+from compnb.core import CompError, record_run, update_json, save_csv, read_ledger
 from compnb.data import read_comp, open_image, read_image
 
 
@@ -199,8 +199,8 @@ def test_two_runs_share_ledger_and_cache(tmp_path):
             "    update_json(Path(sys.argv[2])/'cache.json', {f'{w}-{i}': i})\n")
     ps = [subprocess.Popen([sys.executable, '-c', code, w, str(tmp_path)]) for w in 'ab']
     assert all(p.wait() == 0 for p in ps)
-    rows = [json.loads(l) for l in (tmp_path/'ledger.jsonl').read_text().splitlines()]
-    assert len(rows) == 300 and {(r['params']['writer'], r['params']['i']) for r in rows} == {(w, i) for w in 'ab' for i in range(150)}
+    led = read_ledger(tmp_path)
+    assert len(led) == 300 and {(r['writer'], r['i']) for r in led.params} == {(w, i) for w in 'ab' for i in range(150)}
     assert len(json.loads((tmp_path/'cache.json').read_text())) == 300
 
 # --- 6. determinism ----------------------------------------------------------------------------------

@@ -1,8 +1,8 @@
 "Stages on the embedded sample, each in a fresh papermill kernel: progressive resizing carries weights, 04 rebuilds from files."
-import json
+import json, os, subprocess
 import pandas as pd, torch
-from conftest import run_nb, STAGES
-from compnb.core import load_json
+from conftest import run_nb, STAGES, COMPNB
+from compnb.core import load_json, read_ledger
 from compnb.data import read_comp, make_sample
 from compnb.train import build_model, state_hash
 
@@ -25,8 +25,13 @@ def test_progressive_resizing_carries_weights(runs, tmp_path):
 
 
 def test_sample_chain_submission(runs, tmp_path):
-    run = tmp_path/'run'
-    for s in STAGES: run_nb(s, run, **({'fold': 0, 'epochs': 3} if s == '03_train' else {}))
+    "Two `compnb run` at once on the sample: both chains finish and all 8 ledger rows land (SQLite WAL)"
+    run, other = tmp_path/'run', tmp_path/'other'
+    # two runs on 2 cores oversubscribe OpenMP; passive waiting is what README advises for concurrent runs (64 s → 33 s here)
+    env = dict(os.environ, COMPNB_RUNS=str(tmp_path), OMP_WAIT_POLICY='PASSIVE')
+    ps = [subprocess.Popen([COMPNB, 'run', '--run_dir', str(run), '--fold', '0', '--epochs', '3', '--quiet'], env=env),
+          subprocess.Popen([COMPNB, 'run', '--run_dir', str(other), '--fold', '1', '--epochs', '1', '--quiet'], env=env)]
+    assert [p.wait(timeout=600) for p in ps] == [0, 0]
     comp = read_comp('sample')
     sub = pd.read_csv(run/'infer'/'submission.csv', dtype=str)
     probs = pd.read_csv(run/'infer'/'test_probs.csv', dtype={'id': str})
@@ -36,8 +41,10 @@ def test_sample_chain_submission(runs, tmp_path):
     ans = pd.read_csv(make_sample()/'answers.csv', dtype=str)
     assert (sub.label.values == ans.label.values).mean() > 0.8
     for s in STAGES: assert (run/'params'/f'{s}.yaml').exists() and (run/f'{s}.ipynb').exists()
-    ledger = [json.loads(l) for l in (tmp_path/'ledger.jsonl').read_text().splitlines()]
-    assert [r['stage'] for r in ledger] == STAGES and all(r['status'] == 'ok' for r in ledger)
+    led = read_ledger(tmp_path)
+    assert len(led) == 8 and (led.status == 'ok').all()
+    for r in (run, other): assert list(led[led.run_dir == str(r)].stage) == STAGES
+    assert led[(led.run_dir == str(run)) & (led.stage == '03_train')].metrics.iloc[0]['folds'].keys() == {'0'}
     # EDA again, now that the run has folds and test predictions: label distributions side by side
     run_nb('01_eda', run, overwrite=True)
     js = json.loads((run/'eda'/'eda.json').read_text())['label_js']
