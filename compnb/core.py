@@ -10,10 +10,10 @@ import numpy as np, pandas as pd, yaml
 
 # %% auto #0
 __all__ = ['CompError', 'rows_text', 'atomic_path', 'save_json', 'load_json', 'save_yaml', 'save_csv', 'save_fig', 'file_lock',
-           'update_json', 'in_test', 'cache_root', 'project_root', 'runs_root', 'rank', 'world_size', 'is_main',
-           'get_run_dir', 'fresh_dir', 'parse_param', 'as_list', 'save_params', 'seed_everything', 'get_device',
-           'is_headless', 'log', 'git_info', 'ledger_db', 'log_mlflow', 'unwatch_stage', 'watch_stage', 'record_run',
-           'read_ledger']
+           'update_json', 'in_test', 'cache_root', 'project_root', 'on_kaggle', 'kaggle_input', 'kaggle_working',
+           'runs_root', 'rank', 'world_size', 'is_main', 'get_run_dir', 'fresh_dir', 'parse_param', 'as_list',
+           'save_params', 'seed_everything', 'get_device', 'is_headless', 'log', 'git_info', 'ledger_db', 'log_mlflow',
+           'unwatch_stage', 'watch_stage', 'record_run', 'read_ledger']
 
 # %% ../nbs/00_core.ipynb #13f3e469
 class CompError(ValueError):
@@ -100,7 +100,7 @@ def update_json(path, entries:dict):
             save_json(d, path)
     except OSError: pass
 
-# %% ../nbs/00_core.ipynb #4f95befa
+# %% ../nbs/00_core.ipynb #bf6a62c5
 def in_test():
     "True under `nbdev_test`"
     return bool(os.environ.get('IN_TEST'))
@@ -117,11 +117,24 @@ def project_root(start=None):
         if ini.exists() and 'lib_name = compnb' in ini.read_text(errors='ignore'): return d
     return None
 
+def on_kaggle():
+    "True inside a Kaggle notebook (Kaggle sets `KAGGLE_KERNEL_RUN_TYPE`)"
+    return bool(os.environ.get('KAGGLE_KERNEL_RUN_TYPE'))
+
+def kaggle_input():
+    "Where Kaggle mounts competitions and datasets (`$COMPNB_KAGGLE_INPUT` stands in for it off Kaggle)"
+    return Path(os.environ.get('COMPNB_KAGGLE_INPUT', '/kaggle/input'))
+
+def kaggle_working():
+    "Kaggle's writable output folder (`$COMPNB_KAGGLE_WORKING` stands in for it off Kaggle)"
+    return Path(os.environ.get('COMPNB_KAGGLE_WORKING', '/kaggle/working'))
+
 _test_runs = None
 def runs_root():
     "Parent folder of run folders (see the rules above)"
     global _test_runs
     if os.environ.get('COMPNB_RUNS'): return Path(os.environ['COMPNB_RUNS'])
+    if on_kaggle(): return kaggle_working()/'runs'
     if in_test():
         if _test_runs is None: _test_runs = Path(tempfile.mkdtemp(prefix='compnb-test-runs-'))
         return _test_runs

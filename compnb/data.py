@@ -338,14 +338,15 @@ def _apply_bad(comp_train, root, on_bad, where):
     raise CompError(f'{where}: {len(bad)} unreadable image(s): {listing}. Replace or delete the files and their rows, '
                     'or pass on_bad="skip" to leave them out.')
 
-# %% ../nbs/00a_data.ipynb #9ff7b213
+# %% ../nbs/00a_data.ipynb #9c4dafcb
 def read_comp(data='sample', image_col='', label_col='', group_col='', label_delim='', holdout=0.0, seed=42,
               on_bad='error', check=True, train_csv='', sub_csv=''):
     "Read a competition folder (or `'sample'`) into a validated `Comp`"
     if on_bad not in ('error', 'skip'): raise CompError(f"on_bad={on_bad!r}: use 'error' or 'skip'")
     if str(data) == 'sample': data = make_sample()
+    if not Path(data).expanduser().is_dir() and (kaggle_input()/str(data)).is_dir(): data = kaggle_input()/str(data)  # a Kaggle slug
     root = Path(data).expanduser().resolve()
-    if not root.is_dir(): raise CompError(f'data={str(data)!r}: no such folder. Pass a competition folder or data="sample".')
+    if not root.is_dir(): raise CompError(f'data={str(data)!r}: no such folder (nor {kaggle_input()/str(data)}). Pass a competition folder, a Kaggle competition slug on Kaggle, or data="sample".')
     defaults = json.loads((root/'compnb.json').read_text()) if (root/'compnb.json').exists() else {}
     csv_path = root/train_csv if train_csv else next((root/c for c in _TRAIN_CSVS if (root/c).is_file()), None)
     if train_csv and not csv_path.is_file(): raise CompError(f'train_csv={train_csv!r}: {csv_path} not found')

@@ -232,7 +232,7 @@ def sweep(archs, params=None, epochs=1, fold=0, run_dir='', quiet=True):
                started=started, artefacts=[base/'sweep.csv'])
     return df
 
-# %% ../nbs/05_experiments.ipynb #5802efbc
+# %% ../nbs/05_experiments.ipynb #e8c9c722
 COMMANDS = {}
 def command(f=None, passthrough=False):
     "Register `f` as `compnb <name>` (`passthrough`: unknown `--name value` options become stage parameters)"
@@ -300,6 +300,8 @@ def cmd_compare(baseline:str='',  # run to measure the score boost against
     with pd.option_context('display.width', 200, 'display.max_columns', 30): print(df.to_string(index=False) if len(df) else 'no runs yet')
     if plot: plot_cv_lb(df, Path(root or runs_root())/'cv_lb.png'); print(f'plot: {Path(root or runs_root())/"cv_lb.png"}')
 
+_SHORT = {'-f': '--config', '-m': '--message'}
+
 def _usage():
     w = max(map(len, COMMANDS))
     return 'usage: compnb <command> [options]\n\n' + '\n'.join(f'  {k:<{w}}  {(f.__doc__ or "").splitlines()[0]}' for k, f in COMMANDS.items()) + \
@@ -309,7 +311,8 @@ def main(argv=None):
     "The `compnb` console script"
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ('-h', '--help'): print(_usage()); return 0
-    name, rest = argv[0], ['--config' if a == '-f' else a for a in argv[1:]]
+    import compnb.kaggle  # registers fetch, submit and pack
+    name, rest = argv[0], [_SHORT.get(a, a) for a in argv[1:]]
     f = COMMANDS.get(name)
     if f is None: print(f'compnb: unknown command {name!r}\n\n{_usage()}', file=sys.stderr); return 2
     p = anno_parser(f, prog=f'compnb {name}')
