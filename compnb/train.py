@@ -27,9 +27,9 @@ from .split import load_split, folds_hash
 __all__ = ['AUG_PRESETS', 'AUG_VIEWS', 'LOSSES', 'VIEWS', 'stage_sizes', 'per_stage', 'get_aug', 'image_cache_dir',
            'cached_image', 'ImageDataset', 'make_loader', 'make_dls', 'ImageNorm', 'resolve_pretrained',
            'load_local_weights', 'create_model', 'build_model', 'state_hash', 'save_state', 'macro_f1', 'score',
-           'MacroF1', 'SoftF1Loss', 'get_loss', 'predict', 'ToFloat', 'balanced_sampler', 'freeze_body',
-           'trick_callbacks', 'DistTrace', 'EpochRecorder', 'train_config', 'fit_fold', 'read_pseudo', 'oof_metrics',
-           'collect_oof', 'check_model_json', 'fit_folds']
+           'MacroF1', 'SoftF1Loss', 'get_loss', 'predict', 'ToFloat', 'balanced_sampler', 'freeze_body', 'unwrap',
+           'head_only', 'ChannelsLast', 'EMA', 'trick_callbacks', 'DistTrace', 'EpochRecorder', 'train_config',
+           'fit_fold', 'read_pseudo', 'oof_metrics', 'collect_oof', 'check_model_json', 'fit_folds']
 
 # %% ../nbs/03_train.ipynb #70fe0401
 def stage_sizes(size, sizes=()):
@@ -266,7 +266,7 @@ def predict(models, root, images, size, method='squish', views=('orig',), bs=64,
         out.append(p.cpu())
     return torch.cat(out).numpy()
 
-# %% ../nbs/03_train.ipynb #3f65c242
+# %% ../nbs/03_train.ipynb #7b4ba4ac
 class ToFloat(Callback):
     "uint8 image batches → 0–1 floats (MixUp interpolates pixels)"
     order = -5
@@ -288,8 +288,45 @@ def freeze_body(model, pct):
     for p in params[:n]: p.requires_grad_(False)
     return n
 
+def unwrap(m):
+    "The plain model inside DDP (`.module`) and `torch.compile` (`._orig_mod`) wrappers"
+    while True:
+        if isinstance(m, nn.parallel.DistributedDataParallel): m = m.module
+        elif hasattr(m, '_orig_mod'): m = m._orig_mod
+        else: return m
+
+@contextlib.contextmanager
+def head_only(model):
+    "Train only the classifier inside the block (the rest frozen), then restore every flag"
+    head = {id(p) for p in unwrap(model)[1].get_classifier().parameters()}
+    flags = [(p, p.requires_grad) for p in model.parameters()]
+    for p, _ in flags: p.requires_grad_(id(p) in head)
+    try: yield
+    finally:
+        for p, f in flags: p.requires_grad_(f)
+
+class ChannelsLast(Callback):
+    "Batches in channels-last memory format (the model is converted once in `fit_fold`)"
+    order = -4  # after ToFloat
+    def before_batch(self): self.learn.xb = tuple(x.contiguous(memory_format=torch.channels_last) if x.ndim == 4 else x for x in self.xb)
+
+class EMA(Callback):
+    "Exponential moving average of the weights (timm's ModelEmaV3); validation and checkpoints see the average"
+    order = 70  # restores the raw weights after EpochRecorder (60) saved the averaged ones
+    def __init__(self, decay=0.999): self.decay, self.avg, self.raw = decay, None, None
+    def before_fit(self):
+        from timm.utils import ModelEmaV3
+        if self.avg is None: self.avg = ModelEmaV3(unwrap(self.learn.model), decay=self.decay)  # one average across stages
+    def after_step(self): self.avg.update(unwrap(self.learn.model))
+    def before_validate(self):
+        m = unwrap(self.learn.model)
+        self.raw = {k: v.detach().clone() for k, v in m.state_dict().items()}
+        m.load_state_dict(self.avg.module.state_dict())
+    def after_epoch(self):
+        if self.raw is not None: unwrap(self.learn.model).load_state_dict(self.raw); self.raw = None
+
 def trick_callbacks(cfg):
-    "fastai callbacks for mixup, cutmix and gradient accumulation"
+    "fastai callbacks for mixup, cutmix, gradient accumulation, channels-last batches and EMA"
     from fastai.callback.mixup import MixUp, CutMix
     from fastai.callback.training import GradientAccumulation
     cbs = []
@@ -298,9 +335,11 @@ def trick_callbacks(cfg):
         if cfg['loss'] == 'soft_f1': raise CompError('mixup/cutmix need a per-image loss: use ce, label_smoothing or focal')
         cbs += [ToFloat(), MixUp(cfg['mixup']) if cfg['mixup'] else CutMix(cfg['cutmix'])]
     if cfg.get('accum', 1) > 1: cbs.append(GradientAccumulation(cfg['bs'] * cfg['accum']))
+    if cfg.get('channels_last'): cbs.append(ChannelsLast())
+    if cfg.get('ema'): cbs.append(EMA(cfg['ema']))
     return cbs
 
-# %% ../nbs/03_train.ipynb #fd4e59ac
+# %% ../nbs/03_train.ipynb #d0938d2f
 from fastcore.basics import patch
 
 @patch
@@ -324,23 +363,23 @@ class DistTrace(Callback):
         dl.get_idxs, dl._traced = get_idxs, True
     def after_fit(self):
         d = Path(os.environ['COMPNB_TRACE']); d.mkdir(parents=True, exist_ok=True)
-        m = getattr(self.learn.model, 'module', self.learn.model)
+        m = unwrap(self.learn.model)
         save_json(dict(rank=rank(), world_size=world_size(), epochs=self.seen, weights=state_hash(m)), d/f'rank{rank()}.json')
 
-# %% ../nbs/03_train.ipynb #5f9e32f2
+# %% ../nbs/03_train.ipynb #df971ae4
 class EpochRecorder(Callback):
     "History rows, per-epoch checkpoints, best.pth on the final stage, and a headless log line"
     order = 60  # after fastai's Recorder, whose numbers it reads
     def __init__(self, fold_dir, fold, metric='macro_f1', headless=True):
         self.fold_dir, self.fold, self.metric, self.headless = Path(fold_dir), fold, metric, headless
-        self.rows, self.best = [], None
+        self.rows, self.best, self.active = [], None, True
     def set_stage(self, stage, n_stages, size): self.stage, self.n_stages, self.size = stage, n_stages, size
     def before_epoch(self): self.t0, self.shape, self.ran = time.time(), None, False
     def before_train(self): self.ran = True
     def before_batch(self):
         if self.training and self.shape is None: self.shape = 'x'.join(map(str, self.xb[0].shape))
     def after_epoch(self):
-        if not self.ran: return  # an epoch skipped while resuming
+        if not self.ran or not self.active: return  # an epoch skipped while resuming, or the head-only warm-up
         d = dict(zip(self.recorder.metric_names, self.recorder.log))
         row = dict(fold=self.fold, stage=self.stage, size=self.size, batch_shape=self.shape, epoch=self.epoch,
                    **{k: round(float(v), 5) for k, v in d.items() if k not in ('epoch', 'time')},
@@ -351,7 +390,7 @@ class EpochRecorder(Callback):
         if better: self.best = val
         if not is_main(): return  # every rank sees the same gathered metrics; only rank 0 writes
         save_csv(pd.DataFrame(self.rows), self.fold_dir/'history.csv')
-        ck = save_state(getattr(self.model, 'module', self.model), self.fold_dir/f's{self.stage}_e{self.epoch}.pth')  # unwrapped under DDP
+        ck = save_state(unwrap(self.model), self.fold_dir/f's{self.stage}_e{self.epoch}.pth')  # plain keys under DDP and compile
         if better:
             with atomic_path(self.fold_dir/'best.pth') as t: shutil.copyfile(ck, t)
         if self.headless:
@@ -359,10 +398,11 @@ class EpochRecorder(Callback):
                 + ' '.join(f'{k} {v:.4f}' for k, v in row.items() if isinstance(v, float) and k != 'seconds')
                 + f' {row["seconds"]:.1f}s')
 
-# %% ../nbs/03_train.ipynb #b3998071
+# %% ../nbs/03_train.ipynb #719d002f
 def train_config(comp, arch='test_resnet', pretrained=False, size=0, sizes=(), epochs=1, lr=3e-3, bs=64, method='squish',
                  aug='auto', loss='ce', metric='macro_f1', seed=42, num_workers=-1, norm='model', run=None, cache=True,
-                 mixup=0.0, cutmix=0.0, balanced=False, accum=1, freeze_pct=0.0, precision='auto'):
+                 mixup=0.0, cutmix=0.0, balanced=False, accum=1, freeze_pct=0.0, precision='auto', head_epochs=0, ema=0.0,
+                 channels_last=False, torch_compile=False):
     "Resolved training configuration (JSON-able) for `comp`; `norm='data'` uses 01_eda's channel stats from `run`"
     if comp.multi_label: raise CompError('multi-label training is not built yet (tracked in the [train] issue); '
                                          'the reader and the split already handle it')
@@ -373,6 +413,8 @@ def train_config(comp, arch='test_resnet', pretrained=False, size=0, sizes=(), e
     trick_callbacks(dict(mixup=mixup, cutmix=cutmix, loss=loss, accum=1, bs=bs))
     if precision not in ('auto', 'fp32', 'fp16', 'bf16'): raise CompError(f"precision={precision!r}: use auto, fp32, fp16 or bf16")
     if not 0 <= float(freeze_pct) < 1: raise CompError(f'freeze_pct={freeze_pct}: a share of the backbone in [0, 1)')
+    if not 0 <= float(ema) < 1: raise CompError(f'ema={ema}: a decay in [0, 1), e.g. 0.999; 0 means off')
+    if int(head_epochs) < 0: raise CompError(f'head_epochs={head_epochs}: 0 or more')
     if method not in ('squish', 'crop', 'pad'): raise CompError(f"method={method!r}: use 'squish', 'crop' or 'pad'")
     if int(num_workers) < 0: num_workers = 0 if comp.is_sample else min(8, os.cpu_count() or 1)
     m = create_model(arch, len(comp.vocab), False)
@@ -386,10 +428,11 @@ def train_config(comp, arch='test_resnet', pretrained=False, size=0, sizes=(), e
                 epochs=[int(e) for e in per_stage(epochs, len(sz), 'epochs')], lrs=[float(l) for l in per_stage(lr, len(sz), 'lr')],
                 bs=int(bs), method=method, aug=aug, tta=AUG_VIEWS.get(aug, ['orig', 'hflip']), loss=loss, metric=metric, seed=int(seed),
                 num_workers=int(num_workers), cache=bool(cache), norm=norm, mean=mean, std=std, mixup=float(mixup), cutmix=float(cutmix),
-                balanced=bool(balanced), accum=int(accum), freeze_pct=float(freeze_pct), precision=precision,
+                balanced=bool(balanced), accum=int(accum), freeze_pct=float(freeze_pct), precision=precision, head_epochs=int(head_epochs),
+                ema=float(ema), channels_last=bool(channels_last), torch_compile=bool(torch_compile),
                 multi_label=comp.multi_label, target=comp.target)
 
-# %% ../nbs/03_train.ipynb #4dc126fc
+# %% ../nbs/03_train.ipynb #bcecc54a
 def _resume_point(fd, cfg):
     "(stage, epoch, history rows) of the last epoch checkpointed in `fd`, or None"
     h = fd/'history.csv'
@@ -401,7 +444,15 @@ def _resume_point(fd, cfg):
     return i, j, hist.to_dict('records')
 
 def _fit_stages(learn, model, rec, mk, cfg, at, stages, fd, n_tr, n_va, headless):
-    "The progressive-resizing stages of one fold, after the resume point `at`"
+    "The progressive-resizing stages of one fold, after the resume point `at` (and the head-only warm-up on a fresh start)"
+    reset = False
+    if cfg.get('head_epochs') and at is None:
+        rec.active, h0 = False, state_hash(model)
+        with head_only(model), (learn.no_bar() if headless else contextlib.nullcontext()):
+            learn.fit_one_cycle(cfg['head_epochs'], cfg['lrs'][0])
+        rec.active, reset = True, True  # a new optimiser for the unfrozen model (the warm-up's held only the head)
+        stages.append(dict(stage='head', size=cfg['sizes'][0], epochs=cfg['head_epochs'], lr=cfg['lrs'][0], start_hash=h0, end_hash=state_hash(model)))
+        log(f"head-only warm-up: {cfg['head_epochs']} epoch(s), then the whole model")
     for i, (sz, ep, lr) in enumerate(zip(cfg['sizes'], cfg['epochs'], cfg['lrs'])):
         start = 0
         if at:
@@ -412,7 +463,8 @@ def _fit_stages(learn, model, rec, mk, cfg, at, stages, fd, n_tr, n_va, headless
         if i: learn.dls = mk(sz)
         rec.set_stage(i, len(cfg['sizes']), sz)
         h0 = state_hash(model)
-        with (learn.no_bar() if headless else contextlib.nullcontext()): learn.fit_one_cycle(ep, lr, start_epoch=start)
+        with (learn.no_bar() if headless else contextlib.nullcontext()): learn.fit_one_cycle(ep, lr, start_epoch=start, reset_opt=reset)
+        reset = False
         stages.append(dict(stage=i, size=sz, epochs=ep, lr=lr, n_train=n_tr, n_valid=n_va, start_hash=h0, end_hash=state_hash(model),
                            resumed_at_epoch=start or None))
         if is_main(): save_json(stages, fd/'stages.json')
@@ -445,12 +497,13 @@ def fit_fold(comp, folds, fold, cfg, out, resume=False, overwrite=False, device=
         rec.rows = rows
         last = [r[cfg['metric']] for r in rows if r['stage'] == len(cfg['sizes']) - 1]
         rec.best = max(last) if last else None
-        stages = [s for s in stages if s['stage'] < i0]
+        stages = [s for s in stages if s['stage'] == 'head' or s['stage'] < i0]
         log(f'fold {fold}: resuming after stage {i0 + 1} epoch {j0 + 1} (weights from s{i0}_e{j0}.pth)')
     freeze_body(model, cfg.get('freeze_pct', 0))
+    if cfg.get('channels_last'): model = model.to(memory_format=torch.channels_last)
     mk = lambda sz: make_dls(comp.root, tr, va, cfg['vocab'], sz, cfg['method'], cfg['aug'], cfg['bs'], cfg['num_workers'], device,
                              cfg['target'], cfg.get('cache', False), cfg.get('balanced', False))
-    learn = Learner(mk(cfg['sizes'][0]), model, loss_func=get_loss(cfg['loss']), metrics=[accuracy, MacroF1()],
+    learn = Learner(mk(cfg['sizes'][0]), torch.compile(model) if cfg.get('torch_compile') else model, loss_func=get_loss(cfg['loss']), metrics=[accuracy, MacroF1()],
                     cbs=[rec] + trick_callbacks(cfg) + list(cbs) + ([DistTrace()] if os.environ.get('COMPNB_TRACE') else []), path=fd, model_dir='.')
     prec = cfg.get('precision', 'auto')
     if device.type == 'cuda' and prec != 'fp32':

@@ -1,0 +1,72 @@
+"Each augmentation preset, loss and training trick trains one short epoch on the sample (in-process, 32 px)."
+import json
+import numpy as np, pandas as pd, pytest, torch
+from conftest import CLOTHING, need, run_nb
+from compnb.core import load_json
+from compnb.data import read_comp
+from compnb.split import make_folds
+from compnb.train import train_config, fit_fold, build_model, state_hash
+
+
+@pytest.fixture(scope='module')
+def small():
+    comp = read_comp('sample')
+    comp.train = comp.train.groupby('label').head(40).reset_index(drop=True)  # 400 images
+    return comp, make_folds(comp.train, 5, seed=0)
+
+
+def custom_aug(tmp_path):
+    import albumentations as A
+    p = tmp_path/'aug.json'; A.save(A.Compose([A.HorizontalFlip(p=0.5), A.Rotate(limit=10, p=0.5)]), str(p))
+    return str(p)
+
+
+CASES = {'aug quick': dict(aug='quick'), 'aug medium': dict(aug='medium'), 'aug heavy': dict(aug='heavy'), 'aug custom': dict(aug='custom'),
+         'loss label_smoothing': dict(loss='label_smoothing'), 'loss focal': dict(loss='focal'), 'loss soft_f1': dict(loss='soft_f1'),
+         'mixup': dict(mixup=0.4), 'cutmix': dict(cutmix=1.0), 'balanced': dict(balanced=True), 'accum': dict(accum=2, bs=32),
+         'freeze_pct': dict(freeze_pct=0.9), 'head_epochs': dict(head_epochs=1), 'ema': dict(ema=0.9), 'channels_last': dict(channels_last=True),
+         'method crop': dict(method='crop'), 'method pad': dict(method='pad'), 'metric accuracy': dict(metric='accuracy')}
+
+
+@pytest.mark.parametrize('case', CASES)
+def test_trick_trains(case, small, tmp_path):
+    comp, folds = small
+    kw = dict(CASES[case])
+    if kw.get('aug') == 'custom': kw['aug'] = custom_aug(tmp_path)
+    cfg = train_config(comp, epochs=2, lr=1e-2, num_workers=0, **kw)
+    oof = fit_fold(comp, folds, 0, cfg, tmp_path, device='cpu', headless=True)
+    fd = tmp_path/'fold0'
+    hist = pd.read_csv(fd/'history.csv')
+    assert len(hist) == 2 and np.isfinite(hist.train_loss).all() and np.isfinite(hist.valid_loss).all()
+    assert len(oof) == (folds.fold == 0).sum() and np.allclose(oof[comp.vocab].sum(1), 1, atol=1e-4)
+    stages = load_json(fd/'stages.json')
+    assert stages[-1]['start_hash'] != stages[-1]['end_hash']  # it trained
+    m = build_model(cfg); m.load_state_dict(torch.load(fd/'best.pth'))  # plain keys whatever the trick
+    if case == 'head_epochs':
+        assert stages[0]['stage'] == 'head' and stages[1]['start_hash'] == stages[0]['end_hash']
+        assert (hist.stage == 0).all()  # the warm-up is not a checkpointed stage
+    if case == 'ema':  # validation and checkpoints use the averaged weights, not the last raw ones
+        assert state_hash(m) != stages[-1]['end_hash']
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason='torch.compile is a GPU option (CPU compile takes minutes)')
+def test_torch_compile_trains(small, tmp_path):
+    comp, folds = small
+    cfg = train_config(comp, epochs=1, torch_compile=True)
+    fit_fold(comp, folds, 0, cfg, tmp_path, headless=True)
+    m = build_model(cfg); m.load_state_dict(torch.load(tmp_path/'fold0'/'best.pth'))
+
+
+def test_clothing10_cache_reused(runs, tmp_path, monkeypatch):
+    "128 → 256 on real 400–888 px photos from the pre-resized cache; a second run decodes no original (writes no cache file)"
+    data = need(CLOTHING)
+    monkeypatch.setenv('COMPNB_CACHE', str(tmp_path/'cache'))
+    run_nb('03_train', tmp_path/'a', data=str(data), size=256, fold=0, epochs=1, arch='test_resnet', bs=32)
+    hist = pd.read_csv(tmp_path/'a'/'train'/'fold0'/'history.csv')
+    assert list(hist['size']) == [128, 256]
+    snap = lambda: {p: p.stat().st_mtime_ns for p in (tmp_path/'cache').rglob('*') if p.is_file()}
+    first = snap()
+    n = len(read_comp(str(data)).train)
+    for size in (128, 256): assert sum(f'{size}-squish' in str(p) and p.suffix == '.u8' for p in first) == n
+    run_nb('03_train', tmp_path/'b', data=str(data), size=256, fold=0, epochs=1, arch='test_resnet', bs=32)
+    assert snap() == first  # every image came from the cache: no new or rewritten file
