@@ -70,3 +70,19 @@ def test_clothing10_cache_reused(runs, tmp_path, monkeypatch):
     for size in (128, 256): assert sum(f'{size}-squish' in str(p) and p.suffix == '.u8' for p in first) == n
     run_nb('03_train', tmp_path/'b', data=str(data), size=256, fold=0, epochs=1, arch='test_resnet', bs=32)
     assert snap() == first  # every image came from the cache: no new or rewritten file
+
+
+def test_multilabel_through_the_stages(runs, tmp_path):
+    "label_delim → sigmoid + BCE in 03, a threshold chosen on OOF in metrics.json; 04 says plainly it can't yet"
+    from papermill import PapermillExecutionError
+    from compnb.data import make_sample
+    ml = tmp_path/'ml'; ml.mkdir()
+    (ml/'train').symlink_to(make_sample()/'train', target_is_directory=True)
+    t = read_comp('sample').train.groupby('label').head(40)
+    pd.DataFrame({'id': t.image.str.replace('train/', '').str.replace('.png', ''),
+                  'labels': [f"{l} {'odd' if int(l) % 2 else 'even'}" for l in t.label]}).to_csv(ml/'train.csv', index=False)
+    run_nb('03_train', tmp_path/'run', data=str(ml), label_delim=' ', fold=0, epochs=2, n_folds=3, size=32, num_workers=0)
+    m = load_json(tmp_path/'run'/'train'/'metrics.json')
+    cfg = load_json(tmp_path/'run'/'train'/'model.json')
+    assert cfg['loss'] == 'bce' and cfg['multi_label'] and 0 < m['threshold'] < 1 and set(m['folds']) == {'0'}
+    with pytest.raises(PapermillExecutionError, match='multi-label'): run_nb('04_infer', tmp_path/'run', data=str(ml), label_delim=' ')
