@@ -1,6 +1,6 @@
 """compnb benchmarks: side-by-side ratios measured in one process (see BENCHMARKS.md).
 
-    python bench/run.py --quick        # items 1-3, ~5 min on 2 CPU cores
+    python bench/run.py --quick        # items 1-4, about a minute on 2 CPU cores
     python bench/run.py --full         # adds item 4 (quality at equal CPU budget, ~30+ min)
 
 Prints `name: value (goal …)` lines and writes raw timings to bench/results/<quick|full>.json;
@@ -93,6 +93,41 @@ def bench_tta(raw, n=4):
     raw['tta_n_views_s'] = timed(lambda: predict_tta(m, BEE, imgs, 128, views=views, bs=64, num_workers=0, device='cpu'), 2)
 
 
+def bench_step(raw, n=20):
+    "4. Training step: fastai Learner as compnb runs it (plain-tensor loaders, fastai Adam and flat loss) vs a plain torch loop (resnet18, 64 px, bs 64)"
+    from functools import partial
+    from torch.utils.data import DataLoader, TensorDataset
+    from fastai.learner import Learner
+    from fastai.data.core import DataLoaders
+    from fastai.callback.core import Callback
+    from compnb.train import create_model, get_loss
+    torch.manual_seed(0)
+    ds = TensorDataset(torch.randint(0, 255, (64 * n, 3, 64, 64), dtype=torch.uint8), torch.randint(0, 6, (64 * n,)))
+    dl, vdl = DataLoader(ds, batch_size=64), DataLoader(TensorDataset(*ds[:64]), batch_size=64)
+    types = {}
+    class Types(Callback):
+        def after_loss(self): types.update(xb=type(self.xb[0]).__name__, pred=type(self.pred).__name__, loss=type(self.learn.loss_grad).__name__)
+    dls = DataLoaders(dl, vdl); dls._device = torch.device('cpu')
+    learn = Learner(dls, create_model('resnet18', 6), loss_func=get_loss('ce'), cbs=[Types()])
+    from fastai.optimizer import OptimWrapper
+    learn2 = Learner(dls, create_model('resnet18', 6), loss_func=get_loss('ce'), opt_func=partial(OptimWrapper, opt=torch.optim.Adam))
+    for l in (learn, learn2):
+        with l.no_bar(), l.no_logging(): l.fit(1, 1e-3)  # warm-up
+    def fastai_loop(l=learn):
+        with l.no_bar(), l.no_logging(): l.fit(1, 1e-3)
+    m = create_model('resnet18', 6); opt = torch.optim.Adam(m.parameters(), 1e-3); lf = torch.nn.CrossEntropyLoss()
+    def plain_loop():
+        m.train()
+        for x, y in dl: opt.zero_grad(); lf(m(x), y).backward(); opt.step()
+        m.eval()
+        with torch.no_grad():
+            for x, y in vdl: lf(m(x), y)
+    plain_loop()  # warm-up
+    raw['step_types'] = types
+    raw['step_fastai_s'], raw['step_plain_s'] = timed(fastai_loop, 2), timed(plain_loop, 2)
+    raw['step_fastai_torch_adam_s'] = timed(lambda: fastai_loop(learn2), 2)
+
+
 def bench_quality(raw):
     "4. (--full) bee_health, 5-fold group split, resnet18 from scratch, 64 px, 4 epochs: compnb recipe vs plain fastai; and the leak gap"
     from compnb.data import read_comp
@@ -133,10 +168,14 @@ def ratios(raw):
         r['loader_vs_fastai'] = (raw['loader_n_images'] / raw['compnb_nocache_s']) / (raw['fastai_n_images'] / raw['fastai_s'])
     if 'epoch_nocache_s' in raw: r['cache_speedup'] = raw['epoch_nocache_s'] / raw['epoch_cached_s']
     if 'tta_one_view_s' in raw: r['tta_cost_over_n'] = raw['tta_n_views_s'] / (raw['tta_n_views'] * raw['tta_one_view_s'])
+    if 'step_plain_s' in raw:
+        r['fastai_step_over_plain'] = raw['step_fastai_s'] / raw['step_plain_s']
+        r['fastai_torch_adam_step_over_plain'] = raw['step_fastai_torch_adam_s'] / raw['step_plain_s']
     return r
 
 GOALS = {'loader_vs_decode_only': '≥ 0.85 (quick preset, 2 workers)', 'loader_cached_vs_decode_only': 'informational',
-         'loader_vs_fastai': '≥ 2', 'cache_speedup': '≥ 4', 'tta_cost_over_n': '≤ 1.05'}
+         'loader_vs_fastai': '≥ 2', 'cache_speedup': '≥ 4', 'tta_cost_over_n': '≤ 1.05', 'fastai_step_over_plain': '≤ 1.10 (CPU; GPU not measured)',
+         'fastai_torch_adam_step_over_plain': 'informational: separates the optimiser from the loop'}
 
 
 def main():
@@ -148,7 +187,7 @@ def main():
     raw = {'machine': f'{platform.machine()} · {os.cpu_count()} cores · {platform.python_version()} · torch {torch.__version__}',
            'date': time.strftime('%Y-%m-%d'), 'command': 'python bench/run.py ' + ('--quick' if a.quick else '--full')}
     t0 = time.perf_counter()
-    for f in (bench_loader, bench_cache, bench_tta) + ((bench_quality,) if a.full else ()):
+    for f in (bench_loader, bench_cache, bench_tta, bench_step) + ((bench_quality,) if a.full else ()):
         print(f'… {f.__doc__.splitlines()[0]}', flush=True); f(raw)
     raw['total_s'] = time.perf_counter() - t0
     raw['ratios'] = ratios(raw)

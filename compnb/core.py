@@ -10,10 +10,10 @@ import numpy as np, pandas as pd, yaml
 
 # %% auto #0
 __all__ = ['CompError', 'rows_text', 'atomic_path', 'save_json', 'load_json', 'save_yaml', 'save_csv', 'save_fig', 'file_lock',
-           'update_json', 'in_test', 'cache_root', 'project_root', 'on_kaggle', 'kaggle_input', 'kaggle_working',
-           'runs_root', 'rank', 'world_size', 'is_main', 'get_run_dir', 'fresh_dir', 'parse_param', 'as_list',
-           'save_params', 'seed_everything', 'get_device', 'is_headless', 'log', 'git_info', 'ledger_db', 'log_mlflow',
-           'unwatch_stage', 'watch_stage', 'record_run', 'read_ledger']
+           'update_json', 'in_test', 'cache_root', 'file_key', 'project_root', 'on_kaggle', 'kaggle_input',
+           'kaggle_working', 'runs_root', 'rank', 'world_size', 'is_main', 'get_run_dir', 'fresh_dir', 'parse_param',
+           'as_list', 'save_params', 'seed_everything', 'get_device', 'is_headless', 'log', 'git_info', 'ledger_db',
+           'log_mlflow', 'unwatch_stage', 'watch_stage', 'record_run', 'read_ledger']
 
 # %% ../nbs/00_core.ipynb #13f3e469
 class CompError(ValueError):
@@ -100,7 +100,7 @@ def update_json(path, entries:dict):
             save_json(d, path)
     except OSError: pass
 
-# %% ../nbs/00_core.ipynb #bf6a62c5
+# %% ../nbs/00_core.ipynb #c349a643
 def in_test():
     "True under `nbdev_test`"
     return bool(os.environ.get('IN_TEST'))
@@ -108,6 +108,12 @@ def in_test():
 def cache_root():
     "Cache folder: `$COMPNB_CACHE`, else ~/.cache/compnb"
     return Path(os.environ.get('COMPNB_CACHE') or Path.home()/'.cache'/'compnb')
+
+def file_key(root, rp):
+    "Cache key of file `rp` under `root`: its relative path, byte size and mtime (a rewritten file gets a new key); None if missing"
+    try: st = (Path(root)/rp).stat()
+    except OSError: return None
+    return f'{rp}|{st.st_size}|{st.st_mtime_ns}'
 
 def project_root(start=None):
     "The compnb repo root above `start` (cwd by default), or None"

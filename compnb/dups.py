@@ -15,7 +15,7 @@ from .core import *
 __all__ = ['INSETS', 'image_hashes', 'band_masks', 'best_bands', 'near_pairs', 'dup_pairs', 'clusters', 'merged_groups',
            'dup_report']
 
-# %% ../nbs/00b_dups.ipynb #b953d7ef
+# %% ../nbs/00b_dups.ipynb #a3f8edf0
 INSETS = (0.0, 0.04, 0.08)  # centred crops hashed per image: copies that were cropped a little still meet their original
 
 def _hash_one(path, insets=INSETS):
@@ -38,10 +38,7 @@ def image_hashes(root, relpaths, n_workers=None, insets=INSETS):
     cf = cache_root()/'hashes'/f'{tag}.json'
     try: cache = json.loads(cf.read_text())
     except Exception: cache = {}
-    keys = []
-    for rp in relpaths:
-        try: st = (root/rp).stat(); keys.append(f'{rp}|{st.st_size}|{st.st_mtime_ns}')
-        except OSError: keys.append(None)
+    keys = [file_key(root, rp) for rp in relpaths]
     todo = [i for i, k in enumerate(keys) if k is None or k not in cache]
     with ThreadPoolExecutor(n_workers or min(8, (os.cpu_count() or 1) * 2)) as ex:
         res = list(ex.map(lambda i: _hash_one(root/relpaths[i], insets), todo))

@@ -55,7 +55,7 @@ def group_sizes(comp):
     return {'groups': int(len(n)), 'images_per_group': {'min': int(n.min()), 'median': float(n.median()), 'max': int(n.max())},
             'classes_per_group': {str(a): int(b) for a, b in k.value_counts().sort_index().items()}}
 
-# %% ../nbs/01_eda.ipynb #844ed361
+# %% ../nbs/01_eda.ipynb #2e5c73c7
 def _census_one(path):
     row = dict(width=None, height=None, mode=None, format=None, bytes=None, exif_orientation=None, readable=False, problem='')
     try:
@@ -74,10 +74,7 @@ def _census_one(path):
 def image_census(root, relpaths, cache=None, n_workers=None):
     "One row per image: size, aspect, mode, format, bytes, EXIF orientation, readable/problem"
     root, relpaths = Path(root), list(relpaths)
-    def key(rp):
-        try: st = (root/rp).stat(); return f'{rp}|{st.st_size}|{st.st_mtime_ns}'
-        except OSError: return f'{rp}|missing'
-    keys = [key(rp) for rp in relpaths]
+    keys = [file_key(root, rp) or f'{rp}|missing' for rp in relpaths]
     old = {}
     if cache and Path(cache).exists():
         c = pd.read_csv(cache, dtype={'key': str, 'image': str, 'problem': str}, keep_default_na=False, na_values=[''])

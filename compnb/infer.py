@@ -14,10 +14,10 @@ from .train import *
 from .oof import *
 
 # %% auto #0
-__all__ = ['checkpoint_files', 'load_members', 'load_models', 'resolve_tta', 'predict_tta', 'view_weights', 'combine',
-           'make_submission', 'check_submission', 'write_submission', 'label_shift', 'pseudo_rows']
+__all__ = ['checkpoint_files', 'load_members', 'resolve_tta', 'predict_tta', 'view_weights', 'combine', 'make_submission',
+           'check_submission', 'write_submission', 'label_shift', 'pseudo_rows']
 
-# %% ../nbs/04_infer.ipynb #ea1ce0ff
+# %% ../nbs/04_infer.ipynb #425b9914
 def checkpoint_files(fold_dir, cfg, ckpts='best'):
     "Checkpoint files of one fold for `ckpts` = best | lastN | best+lastN"
     fold_dir = Path(fold_dir); out = []
@@ -40,11 +40,6 @@ def load_members(train_dir, cfg, ckpts='best', device=None):
             m = build_model(cfg); m.load_state_dict(torch.load(p, map_location='cpu')); ms.append(m.to(device).eval())
         out[int(k)] = ms
     return out
-
-def load_models(train_dir, device=None, cfg=None):
-    "The fold models of a run (best.pth of each trained fold)"
-    cfg = cfg or load_json(Path(train_dir)/'model.json')
-    return [m for ms in load_members(train_dir, cfg, 'best', device).values() for m in ms]
 
 def resolve_tta(tta, cfg):
     "TTA views: 'auto' = the training augmentation's invariances, 'none', or a comma list such as 'orig,hflip'"

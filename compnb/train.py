@@ -49,7 +49,7 @@ def per_stage(v, n, name):
     if len(v) != n: raise CompError(f'{name}={v}: give one value, or one per stage ({n} stages)')
     return v
 
-# %% ../nbs/03_train.ipynb #8101ef78
+# %% ../nbs/03_train.ipynb #fe26353f
 AUG_PRESETS = ('none', 'quick', 'medium', 'heavy')
 
 def get_aug(aug='none'):
@@ -81,9 +81,9 @@ def image_cache_dir(root, size, method='squish'):
 
 def cached_image(root, rp, size, method, cache):
     "Read the pre-resized copy of `rp` from `cache`, or decode, resize and store it (keyed by path, bytes and mtime)"
-    p = Path(root)/rp
-    st = p.stat()
-    k = hashlib.sha1(f'{rp}|{st.st_size}|{st.st_mtime_ns}'.encode()).hexdigest()
+    p, fk = Path(root)/rp, file_key(root, rp)
+    if fk is None: raise CompError(f'{p}: image not found (removed after the data were read?)')
+    k = hashlib.sha1(fk.encode()).hexdigest()
     f = cache/k[:2]/f'{k}.u8'  # raw size×size×3 bytes: reading is 3× faster than np.load's header parsing
     try:
         a = np.fromfile(f, dtype=np.uint8)

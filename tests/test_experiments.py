@@ -21,6 +21,10 @@ def test_forced_failure_exits_nonzero_keeps_notebook(runs, tmp_path):
     assert list(zip(led.stage, led.status)) == [('03_train', 'failed')] and 'no_such_arch' in led.error.iloc[0]
     r = sh('run', '--sizs', '[64]')  # a typo is refused before anything runs
     assert r.returncode == 1 and 'did you mean --sizes' in r.stderr and len(read_ledger(tmp_path)) == 1
+    (tmp_path/'exp.yaml').write_text('n_folds: 1\n02_split:\n  seed: 7\n')  # -f config: values reach the stage
+    r = sh('run', '-f', str(tmp_path/'exp.yaml'), '--run_dir', str(tmp_path/'cfg'), '--stages', '02_split', '--quiet')
+    assert r.returncode == 1 and 'n_folds' in r.stderr
+    assert (tmp_path/'cfg'/'02_split.ipynb').exists() and list(read_ledger(tmp_path).status) == ['failed', 'failed']
 
 
 def test_sweep_ranks_two_tiny_archs(runs, tmp_path):

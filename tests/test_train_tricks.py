@@ -5,7 +5,7 @@ from conftest import CLOTHING, need, run_nb
 from compnb.core import load_json
 from compnb.data import read_comp
 from compnb.split import make_folds
-from compnb.train import train_config, fit_fold, build_model, state_hash
+from compnb.train import train_config, fit_fold, build_model, state_hash, image_cache_dir
 
 
 @pytest.fixture(scope='module')
@@ -64,10 +64,11 @@ def test_clothing10_cache_reused(runs, tmp_path, monkeypatch):
     run_nb('03_train', tmp_path/'a', data=str(data), size=256, fold=0, epochs=1, arch='test_resnet', bs=32)
     hist = pd.read_csv(tmp_path/'a'/'train'/'fold0'/'history.csv')
     assert list(hist['size']) == [128, 256]
-    snap = lambda: {p: p.stat().st_mtime_ns for p in (tmp_path/'cache').rglob('*') if p.is_file()}
+    dirs = [image_cache_dir(data, s, 'squish') for s in (128, 256)]
+    snap = lambda: {p: p.stat().st_mtime_ns for d in dirs for p in d.rglob('*') if p.is_file()}
     first = snap()
     n = len(read_comp(str(data)).train)
-    for size in (128, 256): assert sum(f'{size}-squish' in str(p) and p.suffix == '.u8' for p in first) == n
+    for d in dirs: assert sum(p.suffix == '.u8' and d in p.parents for p in first) == n
     run_nb('03_train', tmp_path/'b', data=str(data), size=256, fold=0, epochs=1, arch='test_resnet', bs=32)
     assert snap() == first  # every image came from the cache: no new or rewritten file
 
