@@ -25,3 +25,15 @@ def test_parameters_are_typed_and_documented(stage):
     for name, p in params.items():
         assert p['inferred_type_name'] != 'None', f'{stage}.{name} has no type annotation'
         assert p['help'], f'{stage}.{name} has no help comment'
+
+
+@pytest.mark.parametrize('stage', STAGES + ['05_experiments'])
+def test_test_cells_skip_in_headless_runs(stage):
+    "Non-exported code cells above `parameters` carry nbclient's `skip-execution` tag (papermill skips them; nbdev_test runs them)"
+    cells = json.loads((NBS/f'{stage}.ipynb').read_text())['cells']
+    pi = next(i for i, c in enumerate(cells) if 'parameters' in c['metadata'].get('tags', []))
+    for c in cells[:pi]:
+        src = ''.join(c['source']).lstrip()
+        if c['cell_type'] != 'code' or src.startswith(('#| export', '#| default_exp', '#| hide')): continue
+        assert 'skip-execution' in c['metadata'].get('tags', []), \
+            f'{stage}: test cell {src[:60]!r} lacks the skip-execution tag (headless runs would execute it)'
