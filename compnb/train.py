@@ -26,9 +26,9 @@ from .split import load_split, folds_hash, make_folds
 # %% auto #0
 __all__ = ['AUG_PRESETS', 'AUG_VIEWS', 'LOSSES', 'VIEWS', 'stage_sizes', 'per_stage', 'get_aug', 'image_cache_dir',
            'cached_image', 'ImageDataset', 'make_loader', 'multi_hot', 'make_dls', 'ImageNorm', 'resolve_pretrained',
-           'load_local_weights', 'create_model', 'build_model', 'state_hash', 'save_state', 'macro_f1', 'score',
-           'MacroF1', 'f1_multi', 'acc_multi', 'multi_metrics', 'best_threshold', 'SoftF1Loss', 'get_loss', 'predict',
-           'ToFloat', 'balanced_sampler', 'freeze_body', 'unwrap', 'head_only', 'ChannelsLast', 'EMA',
+           'load_local_weights', 'create_model', 'arch_stats', 'build_model', 'state_hash', 'save_state', 'macro_f1',
+           'score', 'MacroF1', 'f1_multi', 'acc_multi', 'multi_metrics', 'best_threshold', 'SoftF1Loss', 'get_loss',
+           'predict', 'ToFloat', 'balanced_sampler', 'freeze_body', 'unwrap', 'head_only', 'ChannelsLast', 'EMA',
            'trick_callbacks', 'DistTrace', 'EpochRecorder', 'train_config', 'fit_fold', 'read_pseudo',
            'oof_metrics_multi', 'oof_metrics', 'collect_oof', 'check_model_json', 'fit_folds']
 
@@ -145,7 +145,7 @@ def make_dls(root, train, valid, vocab, size, method='squish', aug='none', bs=64
     dls._device = device or get_device()  # plain torch loaders have no .to(); fastai reads the device from here
     return dls
 
-# %% ../nbs/03_train.ipynb #878e362f
+# %% ../nbs/03_train.ipynb #407518e4
 class ImageNorm(nn.Module):
     "uint8 (or 0–1 float) images in, per-channel normalised floats out"
     def __init__(self, mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225)):
@@ -198,6 +198,14 @@ def create_model(arch, n_out, pretrained=False, mean=None, std=None):
     cfg = getattr(body, 'pretrained_cfg', {}) or {}
     mean, std = mean or cfg.get('mean', (0.485, 0.456, 0.406)), std or cfg.get('std', (0.229, 0.224, 0.225))
     return nn.Sequential(ImageNorm(mean, std), body)
+
+def arch_stats(arch, n_out=2):
+    "(mean, std) the backbone expects, from timm's pretrained config without building it; a clear error for an unknown name"
+    if arch.startswith(('hf-hub:', 'hf_hub:', 'local-dir:')):  # resolved by timm at build time: build once to read them
+        m = create_model(arch, n_out, False); return m[0].mean.flatten().tolist(), m[0].std.flatten().tolist()
+    if not timm.is_model(arch): raise CompError(f"arch={arch!r} is not a timm model; list some with timm.list_models('*{arch[:6]}*')")
+    c = timm.get_pretrained_cfg(arch)
+    return list(getattr(c, 'mean', None) or (0.485, 0.456, 0.406)), list(getattr(c, 'std', None) or (0.229, 0.224, 0.225))
 
 def build_model(cfg:dict):
     "Rebuild the (untrained) model described by a `model.json` dict"
@@ -435,7 +443,7 @@ class EpochRecorder(Callback):
                 + ' '.join(f'{k} {v:.4f}' for k, v in row.items() if isinstance(v, float) and k != 'seconds')
                 + f' {row["seconds"]:.1f}s')
 
-# %% ../nbs/03_train.ipynb #b9d0f465
+# %% ../nbs/03_train.ipynb #1a0e4655
 def train_config(comp, arch='test_resnet', pretrained=False, size=0, sizes=(), epochs=1, lr=3e-3, bs=64, method='squish',
                  aug='auto', loss='ce', metric='macro_f1', seed=42, num_workers=-1, norm='model', run=None, cache=True,
                  mixup=0.0, cutmix=0.0, balanced=False, accum=1, freeze_pct=0.0, precision='auto', head_epochs=0, ema=0.0,
@@ -457,8 +465,7 @@ def train_config(comp, arch='test_resnet', pretrained=False, size=0, sizes=(), e
     if int(head_epochs) < 0: raise CompError(f'head_epochs={head_epochs}: 0 or more')
     if method not in ('squish', 'crop', 'pad'): raise CompError(f"method={method!r}: use 'squish', 'crop' or 'pad'")
     if int(num_workers) < 0: num_workers = 0 if comp.is_sample else min(8, os.cpu_count() or 1)
-    m = create_model(arch, len(comp.vocab), False)
-    mean, std = m[0].mean.flatten().tolist(), m[0].std.flatten().tolist()
+    mean, std = arch_stats(arch, len(comp.vocab))
     if norm == 'data':
         ej = Path(run or '.')/'eda'/'eda.json'
         if not ej.exists(): raise CompError(f"norm='data' needs {ej}: run 01_eda with this run_dir first, or use norm='model'")
