@@ -232,7 +232,7 @@ def sweep(archs, params=None, epochs=1, fold=0, run_dir='', quiet=True):
                started=started, artefacts=[base/'sweep.csv'])
     return df
 
-# %% ../nbs/05_experiments.ipynb #e8c9c722
+# %% ../nbs/05_experiments.ipynb #087d112f
 COMMANDS = {}
 def command(f=None, passthrough=False):
     "Register `f` as `compnb <name>` (`passthrough`: unknown `--name value` options become stage parameters)"
@@ -252,7 +252,7 @@ def cmd_run(config:str='',  # YAML file of parameters (-f); the command line ove
             nproc:int=1,  # training processes for 03_train (torchrun on this machine)
             quiet:bool=False,  # don't stream the notebooks' output
             extra:Param(SUPPRESS)=None):  # the options it does not know, as stage parameters
-    "Run the stages 01_eda → 04_infer into one run folder, passing each the parameters it declares"
+    "Run the stages 01_eda → 04_infer into one run folder; any stage parameter passes as --name value (papermill --help-notebook lists them)"
     st = [s.strip() for s in stages.split(',') if s.strip()] or STAGES
     run = run_pipeline(_params(config, extra), st, run_dir, name, nproc, quiet)
     print(f'run folder: {run}')
@@ -264,7 +264,7 @@ def cmd_stage(stage:str,  # stage notebook, e.g. 03_train
               params:str='',  # parameters as one JSON object (what `compnb run --nproc` passes to torchrun)
               quiet:bool=False,  # don't stream the notebook's output
               extra:Param(SUPPRESS)=None):  # the options it does not know, as stage parameters
-    "Run one stage notebook (torchrun launches this on every rank)"
+    "Run one stage notebook with --name value parameters (torchrun launches this on every rank)"
     p = {**_params(config, extra), **(json.loads(params) if params else {})}
     run_dir = run_dir or p.pop('run_dir', '')
     check_params(p, [stage])
@@ -278,7 +278,7 @@ def cmd_sweep(archs:str='',  # comma-separated timm names, e.g. resnet18,convnex
               config:str='',  # YAML file of parameters (-f)
               run_dir:str='',  # the sweep's folder (its split); backbones go to sibling folders
               extra:Param(SUPPRESS)=None):  # the options it does not know, as stage parameters
-    "Train each backbone briefly on the same folds and print a ranked table"
+    "Train each backbone briefly on the same folds and print a ranked table (other stage parameters as --name value)"
     df = sweep(archs, _params(config, extra), epochs, fold, run_dir)
     print(df.to_string(index=False))
 
@@ -310,8 +310,8 @@ def _usage():
 def main(argv=None):
     "The `compnb` console script"
     argv = list(sys.argv[1:] if argv is None else argv)
-    if not argv or argv[0] in ('-h', '--help'): print(_usage()); return 0
     import compnb.kaggle  # registers fetch, submit and pack
+    if not argv or argv[0] in ('-h', '--help'): print(_usage()); return 0
     name, rest = argv[0], [_SHORT.get(a, a) for a in argv[1:]]
     f = COMMANDS.get(name)
     if f is None: print(f'compnb: unknown command {name!r}\n\n{_usage()}', file=sys.stderr); return 2

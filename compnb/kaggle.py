@@ -200,7 +200,7 @@ def pack(run_dir, out, comp='', wheels=True, user='', python='3.11'):
     if user == 'YOUR_KAGGLE_USERNAME': log('no Kaggle user name found: edit YOUR_KAGGLE_USERNAME in the *-metadata.json files')
     return res
 
-# %% ../nbs/06_kaggle.ipynb #4a9bf071
+# %% ../nbs/06_kaggle.ipynb #7ae212ac
 @command
 def cmd_fetch(slug:str,  # competition slug, as in its URL
               path:str='data',  # download folder; the data lands in path/slug
@@ -219,7 +219,7 @@ def cmd_submit(run_dir:str,  # run folder with infer/submission.csv
 def cmd_pack(run_dir:str,  # the trained run folder
              out:str,  # new folder for weights/, wheels/ and notebook/
              comp:str='',  # competition slug; empty means the name of the run's data folder
-             wheels:bool=True,  # also download the wheels (needs the network or a local index)
+             wheels:bool=True,  # download the wheels too; --no-wheels skips them (they need the network or a local index)
              user:str='',  # Kaggle user name for the metadata files; empty means from credentials
              python:str='3.11'):  # the Python version of the Kaggle image the wheels are for
     "Weights, wheels and an inference notebook for an internet-off Kaggle code competition"
