@@ -38,7 +38,7 @@ def test_trick_trains(case, small, tmp_path):
     fd = tmp_path/'fold0'
     hist = pd.read_csv(fd/'history.csv')
     assert len(hist) == 2 and np.isfinite(hist.train_loss).all() and np.isfinite(hist.valid_loss).all()
-    assert len(oof) == (folds.fold == 0).sum() and np.allclose(oof[comp.vocab].sum(1), 1, atol=1e-4)
+    assert len(oof) == (folds.fold == 0).sum() and np.allclose(oof[comp.vocab].sum(axis=1), 1, atol=1e-4)
     stages = load_json(fd/'stages.json')
     assert stages[-1]['start_hash'] != stages[-1]['end_hash']  # it trained
     m = build_model(cfg); m.load_state_dict(torch.load(fd/'best.pth'))  # plain keys whatever the trick
