@@ -245,7 +245,7 @@ def log(*msg):
     "One plain, flushed, time-stamped line (shows in papermill's --log-output and CI logs)"
     print(time.strftime('%H:%M:%S'), *msg, flush=True)
 
-# %% ../nbs/00_core.ipynb #a04ca027
+# %% ../nbs/00_core.ipynb #4b8941ba
 def git_info(path=None):
     "Git revision and dirty flag of the repo holding `path` (cwd), or None outside git"
     try:
@@ -266,7 +266,13 @@ def ledger_db(root):
     Path(root).mkdir(parents=True, exist_ok=True)
     con = sqlite3.connect(Path(root)/'ledger.db', timeout=120, isolation_level=None)
     try:
-        con.execute('PRAGMA journal_mode=WAL')
+        for i in range(100):  # WAL is stored in the file: set it once. Switching modes can report "locked" at once,
+            try:              # without waiting for the busy timeout, while another process writes: retry
+                if con.execute('PRAGMA journal_mode').fetchone()[0] != 'wal': con.execute('PRAGMA journal_mode=WAL')
+                break
+            except sqlite3.OperationalError as e:
+                if 'locked' not in str(e) and 'busy' not in str(e): raise
+                time.sleep(0.02 * (i + 1))
         con.execute(f"CREATE TABLE IF NOT EXISTS runs (id INTEGER PRIMARY KEY AUTOINCREMENT, {', '.join(f'{k} {v}' for k, v in _COLS.items())})")
         con.execute('CREATE TABLE IF NOT EXISTS lb (id INTEGER PRIMARY KEY AUTOINCREMENT, run TEXT, score REAL, time TEXT, note TEXT)')
         yield con
