@@ -36,13 +36,13 @@ def nb_params(stage):
         _nb_params[stage] = {k: v['default'] for k, v in pm.inspect_notebook(str(p)).items()}
     return _nb_params[stage]
 
-# %% ../nbs/05_experiments.ipynb #51cfabc3
+# %% ../nbs/05_experiments.ipynb #96625332
 def parse_overrides(args):
     "`['--size', '512', '--arch=x', '-p', 'fold', '0', '--resume']` → {'size': 512, 'arch': 'x', 'fold': 0, 'resume': True}"
     out, args, i = {}, list(args), 0
     while i < len(args):
         a = args[i]
-        if a in ('-p', '--parameters') and i + 2 < len(args) + 1:
+        if a in ('-p', '--parameters'):
             if i + 2 >= len(args): raise CompError(f'{a} needs a name and a value')
             out[args[i + 1].replace('-', '_')] = parse_param(args[i + 2]); i += 3; continue
         if not a.startswith('--'): raise CompError(f'unexpected argument {a!r}: parameters look like --name value')
@@ -83,7 +83,7 @@ def check_params(params, stages):
     for s in STAGES:
         if s in params and s in stages: check_params(params[s], [s])
 
-# %% ../nbs/05_experiments.ipynb #ffe3b5a7
+# %% ../nbs/05_experiments.ipynb #1cc30997
 class StageFailed(CompError):
     "A stage notebook raised; `notebook` is the executed copy holding the error"
     def __init__(self, stage, notebook, error):
@@ -106,7 +106,7 @@ def run_stage(stage, run_dir, params=None, nproc=1, quiet=False):
     ps = dict(stage_params(stage, params or {}), run_dir=str(run_dir))
     out = run_dir/f'{stage}.ipynb'
     led = read_ledger(run_dir.parent); last_id = int(led.id.max()) if len(led) else 0
-    env_headless = os.environ.setdefault('COMPNB_HEADLESS', '1')
+    os.environ.setdefault('COMPNB_HEADLESS', '1')  # the kernels inherit it
     started, err = time.time(), None
     if nproc > 1:
         cmd = [sys.executable, '-m', 'torch.distributed.run', '--standalone', '--nnodes', '1', '--nproc_per_node', str(nproc),

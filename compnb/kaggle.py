@@ -15,7 +15,7 @@ from .experiments import command, nbs_dir
 __all__ = ['PACK_WHEELS', 'kaggle_credentials', 'kaggle_api', 'kaggle_user', 'fetch', 'submit', 'yaml_load', 'pack_weights',
            'pack_wheels', 'pack_notebook', 'pack', 'cmd_fetch', 'cmd_submit', 'cmd_pack']
 
-# %% ../nbs/06_kaggle.ipynb #8b5d8f29
+# %% ../nbs/06_kaggle.ipynb #b0d8d373
 def kaggle_credentials():
     "Where Kaggle credentials are (env, or the file), or None"
     if os.environ.get('KAGGLE_USERNAME') and os.environ.get('KAGGLE_KEY'): return 'KAGGLE_USERNAME/KAGGLE_KEY'
@@ -27,8 +27,8 @@ def kaggle_credentials():
 
 def kaggle_api():
     "An authenticated `KaggleApi`, or a `CompError` saying what to set up"
-    try: import importlib.util; have = importlib.util.find_spec('kaggle') is not None
-    except Exception: have = False
+    import importlib.util
+    have = importlib.util.find_spec('kaggle') is not None
     if not kaggle_credentials():
         raise CompError('no Kaggle credentials: create a token (kaggle.com → Settings → API) and save it as ~/.kaggle/kaggle.json '
                         '(chmod 600), or set KAGGLE_USERNAME and KAGGLE_KEY' + ('' if have else '; then pip install kaggle'))

@@ -288,7 +288,7 @@ def get_loss(loss='ce'):
     if loss == 'bce': return BCEWithLogitsLossFlat()  # multi-label: one sigmoid per class
     raise CompError(f"loss={loss!r}: use one of {LOSSES}")
 
-# %% ../nbs/03_train.ipynb #bde9a2a0
+# %% ../nbs/03_train.ipynb #75e4c153
 VIEWS = {'orig': lambda x: x, 'hflip': lambda x: x.flip(-1), 'vflip': lambda x: x.flip(-2),
          'rot90': lambda x: x.rot90(1, (-2, -1)), 'rot180': lambda x: x.rot90(2, (-2, -1)),
          'rot270': lambda x: x.rot90(3, (-2, -1)), 'transpose': lambda x: x.transpose(-2, -1)}
@@ -302,11 +302,11 @@ def predict(models, root, images, size, method='squish', views=('orig',), bs=64,
     device = device or get_device()
     dl = make_loader(root, images, None, size, method, 'none', bs, False, num_workers, cache=cache)
     for m in models: m.eval().to(device)
+    act = torch.sigmoid if activation == 'sigmoid' else (lambda z: F.softmax(z, -1))
     out = []
     for xb, _ in dl:
         xb = xb.to(device)
         xv = torch.cat([VIEWS[v](xb) for v in views])
-        act = torch.sigmoid if activation == 'sigmoid' else (lambda z: F.softmax(z, -1))
         p = sum(act(m(xv).float()).view(len(views), len(xb), -1).mean(0) for m in models) / len(models)
         out.append(p.cpu())
     return torch.cat(out).numpy()
