@@ -33,7 +33,7 @@ def bench_loader(raw, n_img=None):
     "1. compnb training loader vs a decode-only loop (the limit) vs fastai's default ImageDataLoaders, bee_health at 128 px"
     from PIL import Image
     from compnb.data import read_comp
-    from compnb.train import make_loader
+    from compnb.loaders import make_loader
     comp = read_comp(BEE)
     imgs = list(comp.train.image[:n_img] if n_img else comp.train.image)
     def decode_only():
@@ -63,7 +63,7 @@ def bench_loader(raw, n_img=None):
 def bench_cache(raw):
     "2. one loader epoch at 128 px on clothing10 (400-888 px JPEGs): pre-resized cache vs decoding and resizing every epoch"
     from compnb.data import read_comp
-    from compnb.train import make_loader
+    from compnb.loaders import make_loader
     comp = read_comp(CLOTHING)
     imgs = list(comp.train.image)
     cache = Path(tempfile.mkdtemp())/'cache'
@@ -80,8 +80,8 @@ def bench_cache(raw):
 def bench_tta(raw, n=4):
     "3. TTA: n views in one pass vs n single-view passes (resnet18, bee_health, 128 px)"
     from compnb.data import read_comp
-    from compnb.train import create_model
-    from compnb.infer import predict_tta
+    from compnb.models import create_model
+    from compnb.predict import predict_tta
     comp = read_comp(BEE)
     imgs = list(comp.train.image[:512])
     m = create_model('resnet18', len(comp.vocab)).eval()
@@ -100,7 +100,8 @@ def bench_step(raw, n=20):
     from fastai.learner import Learner
     from fastai.data.core import DataLoaders
     from fastai.callback.core import Callback
-    from compnb.train import create_model, get_loss
+    from compnb.models import create_model
+    from compnb.losses import get_loss
     torch.manual_seed(0)
     ds = TensorDataset(torch.randint(0, 255, (64 * n, 3, 64, 64), dtype=torch.uint8), torch.randint(0, 6, (64 * n,)))
     dl, vdl = DataLoader(ds, batch_size=64), DataLoader(TensorDataset(*ds[:64]), batch_size=64)
@@ -132,7 +133,8 @@ def bench_quality(raw):
     "4. (--full) bee_health, 5-fold group split, resnet18 from scratch, 64 px, 4 epochs: compnb recipe vs plain fastai; and the leak gap"
     from compnb.data import read_comp
     from compnb.split import make_folds
-    from compnb.train import train_config, fit_folds, macro_f1
+    from compnb.train import train_config, fit_folds
+    from compnb.metrics import macro_f1
     comp = read_comp(BEE)
     out = Path(tempfile.mkdtemp())
     for name, scheme in (('group', 'auto'), ('random', 'kfold')):

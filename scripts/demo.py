@@ -4,8 +4,8 @@ import os, sys, time
 import pandas as pd
 
 os.environ.setdefault('COMPNB_HEADLESS', '1')
-from compnb.data import make_sample
-from compnb.experiments import run_pipeline, StageFailed
+from compnb.sample import make_sample
+from compnb.runner import run_pipeline, StageFailed
 
 t0 = time.time()
 try: run = run_pipeline({'03_train': {'fold': 0, 'epochs': 8}}, run_dir=sys.argv[1] if len(sys.argv) > 1 else '', name='demo')

@@ -3,7 +3,7 @@ import json
 import numpy as np, pandas as pd
 from conftest import run_nb, STAGES, BEE, need
 from compnb.data import read_comp
-from compnb.train import macro_f1
+from compnb.metrics import macro_f1
 
 PARAMS = dict(data=str(BEE), holdout=0.2)
 TRAIN = dict(sizes='[64, 96]', fold=0, epochs=1, arch='resnet10t', pretrained=False, lr=1e-2)

@@ -3,8 +3,9 @@ import io, json, os, shutil
 import numpy as np, pandas as pd, pytest
 from PIL import Image
 from conftest import run_nb, BEE, need
-from compnb.data import read_comp, open_image
-from compnb.dups import image_hashes, dup_pairs, clusters
+from compnb.data import read_comp
+from compnb.images import open_image, image_hashes
+from compnb.dups import dup_pairs, clusters
 
 
 def test_bee_eda(runs, tmp_path):

@@ -2,8 +2,9 @@
 import json, os, subprocess
 import pandas as pd, torch
 from conftest import COMPNB
-from compnb.core import read_ledger, load_json
-from compnb.train import build_model, state_hash
+from compnb.core import load_json
+from compnb.ledger import read_ledger
+from compnb.models import build_model, state_hash
 
 
 def sh(*args, env=None, timeout=600):

@@ -6,8 +6,10 @@ import numpy as np, pandas as pd, pytest
 from PIL import Image
 from papermill import PapermillExecutionError
 from conftest import NBS, ROOT, BEE, need
-from compnb.core import CompError, record_run, update_json, save_csv, read_ledger
-from compnb.data import read_comp, open_image, read_image
+from compnb.core import CompError, update_json, save_csv
+from compnb.ledger import record_run, read_ledger
+from compnb.data import read_comp
+from compnb.images import open_image, read_image
 
 
 def img(path, color='red', size=(16, 16), mode='RGB', **kw):
@@ -140,7 +142,7 @@ def test_very_large_image_memory(tmp_path):
     big = tmp_path/'big.jpg'
     x = np.linspace(0, 255, 8000, dtype=np.uint8)
     Image.fromarray(np.stack([np.tile(x, (8000, 1))] * 3, -1)).save(big, quality=80)
-    code = (f"import resource; from compnb.data import read_image\n"
+    code = (f"import resource; from compnb.images import read_image\n"
             f"r0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
             f"a = read_image({str(big)!r}, 128); assert a.shape == (128, 128, 3)\n"
             f"print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - r0) * 1024)")
@@ -192,7 +194,7 @@ def test_sigkill_while_writing_submission_keeps_previous(tmp_path):
 # --- 5. concurrency --------------------------------------------------------------------------------
 
 def test_two_runs_share_ledger_and_cache(tmp_path):
-    code = ("import sys; from pathlib import Path; from compnb.core import record_run, update_json\n"
+    code = ("import sys; from pathlib import Path; from compnb.core import update_json; from compnb.ledger import record_run\n"
             "w = sys.argv[1]; run = Path(sys.argv[2])/('run' + w); run.mkdir(parents=True, exist_ok=True)\n"
             "for i in range(150):\n"
             "    record_run(run, 'stage', {'writer': w, 'i': i}, {'x': 'y' * 500})\n"

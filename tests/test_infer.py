@@ -5,8 +5,10 @@ from papermill import PapermillExecutionError
 from conftest import run_nb, BEE, need
 from compnb.core import CompError, load_json
 from compnb.data import read_comp
-from compnb.train import predict, build_model
-from compnb.infer import predict_tta, combine, load_members, write_submission, make_submission
+from compnb.models import build_model
+from compnb.predict import predict, predict_tta, combine
+from compnb.ensemble import load_members
+from compnb.infer import write_submission, make_submission
 
 
 def boost_of(run):

@@ -3,7 +3,7 @@ import json, os, subprocess
 from pathlib import Path
 import papermill as pm
 from conftest import COMPNB
-from compnb.data import make_sample
+from compnb.sample import make_sample
 
 
 def test_packed_notebook_reproduces_submission(runs, tmp_path, monkeypatch):

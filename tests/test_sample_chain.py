@@ -2,9 +2,11 @@
 import json, os, subprocess
 import pandas as pd, torch
 from conftest import run_nb, STAGES, COMPNB
-from compnb.core import load_json, read_ledger
-from compnb.data import read_comp, make_sample
-from compnb.train import build_model, state_hash
+from compnb.core import load_json
+from compnb.ledger import read_ledger
+from compnb.data import read_comp
+from compnb.sample import make_sample
+from compnb.models import build_model, state_hash
 
 
 def test_progressive_resizing_carries_weights(runs, tmp_path):

@@ -5,8 +5,10 @@ from papermill import PapermillExecutionError
 from conftest import run_nb, BEE, need
 from compnb.core import CompError
 from compnb.data import read_comp
-from compnb.dups import image_hashes, dup_pairs
-from compnb.split import make_folds, split_report, label_matrix
+from compnb.images import image_hashes
+from compnb.dups import dup_pairs
+from compnb.data import label_matrix
+from compnb.split import make_folds, split_report
 
 
 def split(run, **kw):

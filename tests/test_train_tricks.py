@@ -5,7 +5,9 @@ from conftest import CLOTHING, need, run_nb
 from compnb.core import load_json
 from compnb.data import read_comp
 from compnb.split import make_folds
-from compnb.train import train_config, fit_fold, build_model, state_hash, image_cache_dir
+from compnb.train import train_config, fit_fold
+from compnb.models import build_model, state_hash
+from compnb.loaders import image_cache_dir
 
 
 @pytest.fixture(scope='module')
@@ -76,7 +78,7 @@ def test_clothing10_cache_reused(runs, tmp_path, monkeypatch):
 def test_multilabel_through_the_stages(runs, tmp_path):
     "label_delim → sigmoid + BCE in 03, a threshold chosen on OOF in metrics.json; 04 says plainly it can't yet"
     from papermill import PapermillExecutionError
-    from compnb.data import make_sample
+    from compnb.sample import make_sample
     ml = tmp_path/'ml'; ml.mkdir()
     (ml/'train').symlink_to(make_sample()/'train', target_is_directory=True)
     t = read_comp('sample').train.groupby('label').head(40)
