@@ -1,10 +1,11 @@
 # The two set-up commands (see README): `make demo` and `make test`. Both create .venv and install on first use.
+# `make docs` renders the notebooks (stages executed on the sample) to _docs/.
 SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
 export COMPNB_HEADLESS ?= 1
 
-.PHONY: demo test install clean-runs
+.PHONY: demo test docs install clean-runs
 
 install: $(VENV)/.installed
 $(VENV)/.installed: settings.ini setup.py pyproject.toml
@@ -18,8 +19,12 @@ demo: install
 
 test: install
 	$(PY) scripts/check_sync.py
+	$(PY) scripts/readme.py --check
 	$(VENV)/bin/nbdev_test --n_workers 1 --timing  # serial: torch and OpenMP (sklearn) threads in parallel notebooks starve each other (140 s vs 10 s)
 	$(PY) -m pytest -q --durations=10 tests
+
+docs: install
+	$(PY) scripts/docs.py
 
 clean-runs:
 	rm -rf runs

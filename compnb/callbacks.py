@@ -4,7 +4,7 @@
 
 # %% ../nbs/02e_callbacks.ipynb #90f3fe65
 from __future__ import annotations
-import os, time, shutil
+import os, json, time, shutil
 from pathlib import Path
 import numpy as np, pandas as pd
 import torch
@@ -16,7 +16,8 @@ from .models import unwrap, state_hash, save_state
 from .metrics import get_metric
 
 # %% auto #0
-__all__ = ['ToFloat', 'ChannelsLast', 'EMA', 'trick_callbacks', 'DistTrace', 'EpochRecorder']
+__all__ = ['ToFloat', 'ChannelsLast', 'EMA', 'trick_callbacks', 'DistTrace', 'TrialReport', 'link_or_copy', 'keep_names',
+           'EpochRecorder']
 
 # %% ../nbs/02e_callbacks.ipynb #60f8c744
 class ToFloat(Callback):
@@ -94,11 +95,52 @@ class DistTrace(Callback):
         save_json(rec, d/f'rank{rank()}.json')
 
 # %% ../nbs/02e_callbacks.ipynb #6d921de7
+class TrialReport(Callback):
+    "Report the validation metric to an Optuna trial after each epoch; `TrialPruned` when the pruner says so"
+    order = 65  # after EpochRecorder (60) wrote the epoch down
+    def __init__(self, storage, study, trial_id, metric='macro_f1'):
+        self.storage, self.study, self.trial_id, self.metric, self.step = storage, study, int(trial_id), metric, 0
+    @classmethod
+    def from_env(cls, metric):
+        "The callback for the trial named in `COMPNB_TRIAL`, or None outside `compnb tune`"
+        t = os.environ.get('COMPNB_TRIAL')
+        if not t: return None
+        t = json.loads(t)
+        return cls(t['storage'], t['study'], t['trial'], metric)
+    def before_fit(self):
+        import optuna
+        if not hasattr(self, 'trial'):
+            study = optuna.load_study(study_name=self.study, storage=self.storage)
+            self.trial = optuna.trial.Trial(study, self.trial_id)
+    def after_epoch(self):
+        import optuna
+        v = dict(zip(self.recorder.metric_names, self.recorder.log)).get(self.metric)
+        if v is None or not is_main(): return
+        self.trial.report(float(v), self.step)
+        self.step += 1
+        if self.trial.should_prune():
+            raise optuna.TrialPruned(f'pruned after epoch {self.step} ({self.metric} {v:.4f})')
+
+# %% ../nbs/02e_callbacks.ipynb #93584a49
+def link_or_copy(src, dst):
+    "Make `dst` the same file as `src`, atomically: a hard link (no second copy), or a copy where links fail"
+    with atomic_path(dst) as t:
+        t.unlink()
+        try: os.link(src, t)
+        except OSError: shutil.copyfile(src, t)
+
+def keep_names(stage, epoch, final, keep_last):
+    "Checkpoint names to keep after saving epoch `epoch` of `stage`: it, and the final stage's last `keep_last`"
+    names = {f's{stage}_e{epoch}.pth'}
+    if final: names |= {f's{stage}_e{j}.pth' for j in range(max(0, epoch - keep_last + 1), epoch + 1)}
+    return names
+
+# %% ../nbs/02e_callbacks.ipynb #043591d6
 class EpochRecorder(Callback):
     "History rows, per-epoch checkpoints, best.pth on the final stage, and a headless log line"
     order = 60  # after fastai's Recorder, whose numbers it reads
-    def __init__(self, fold_dir, fold, metric='macro_f1', headless=True, multi_label=False):
-        self.fold_dir, self.fold, self.headless = Path(fold_dir), fold, headless
+    def __init__(self, fold_dir, fold, metric='macro_f1', headless=True, multi_label=False, keep_last=-1):
+        self.fold_dir, self.fold, self.headless, self.keep_last = Path(fold_dir), fold, headless, keep_last
         self.metric = get_metric(metric, multi_label)
         self.rows, self.best, self.active = [], None, True
     def set_stage(self, stage, n_stages, size): self.stage, self.n_stages, self.size = stage, n_stages, size
@@ -117,11 +159,18 @@ class EpochRecorder(Callback):
         if better: self.best = row.get(self.metric.name)
         if is_main(): self._write(row, better)  # every rank sees the same gathered metrics; only rank 0 writes
     def _write(self, row, better):
-        save_csv(pd.DataFrame(self.rows), self.fold_dir/'history.csv')
+        "The checkpoint first, then the history row naming it (resume reads the last row), then pruning"
         ck = save_state(unwrap(self.model), self.fold_dir/f's{self.stage}_e{self.epoch}.pth')  # plain keys
-        if better:
-            with atomic_path(self.fold_dir/'best.pth') as t: shutil.copyfile(ck, t)
+        if better: link_or_copy(ck, self.fold_dir/'best.pth')
+        save_csv(pd.DataFrame(self.rows), self.fold_dir/'history.csv')
+        self._prune(ck)
         if self.headless:
             nums = ' '.join(f'{k} {v:.4f}' for k, v in row.items() if isinstance(v, float) and k != 'seconds')
             log(f'fold {self.fold} stage {self.stage+1}/{self.n_stages} size {self.size} '
                 f'epoch {self.epoch+1}/{self.n_epoch} {nums} {row["seconds"]:.1f}s')
+    def _prune(self, ck):
+        "Delete the epoch checkpoints 04_infer and resume will not need"
+        if self.keep_last < 0: return
+        keep = keep_names(self.stage, self.epoch, self.stage == self.n_stages - 1, self.keep_last)
+        for p in self.fold_dir.glob('s*_e*.pth'):
+            if p.name not in keep: p.unlink(missing_ok=True)

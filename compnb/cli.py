@@ -4,19 +4,20 @@
 
 # %% ../nbs/07_cli.ipynb #66796c5e
 from __future__ import annotations
-import sys, json
+import sys, json, argparse, textwrap
 from argparse import SUPPRESS
+import compnb
 from pathlib import Path
 import pandas as pd
 from fastcore.script import anno_parser, Param
 from .core import *
-from .runner import STAGES, load_config, parse_overrides, check_params, run_stage, run_pipeline
+from .runner import STAGES, load_config, parse_overrides, check_params, run_stage, run_pipeline, nb_params
 from .experiments import add_lb, compare, plot_cv_lb, sweep
 from .kaggle import fetch, submit, pack
 
 # %% auto #0
 __all__ = ['COMMANDS', 'command', 'cmd_run', 'cmd_stage', 'cmd_sweep', 'cmd_lb', 'cmd_compare', 'cmd_fetch', 'cmd_submit',
-           'cmd_pack', 'main']
+           'cmd_pack', 'params_table', 'cmd_params', 'main']
 
 # %% ../nbs/07_cli.ipynb #c20a3285
 COMMANDS = {}
@@ -119,13 +120,51 @@ def cmd_pack(run_dir:str,  # the trained run folder
     "Weights, wheels and an inference notebook for an internet-off Kaggle code competition"
     for k, v in pack(run_dir, out, comp, wheels, user, python).items(): print(f'{k}: {v}')
 
-# %% ../nbs/07_cli.ipynb #f3c942d8
+# %% ../nbs/07_cli.ipynb #4cf58dac
+def params_table(stage):
+    "A stage's parameters as a table: name, type, default, help (from its `parameters` cell)"
+    ps = nb_params(stage)
+    return pd.DataFrame([dict(name=k, type=v['inferred_type_name'], default=v['default'], help=v['help'])
+                         for k, v in ps.items()])
+
+@command
+def cmd_params(stage:str):  # stage notebook: 01_eda, 02_split, 03_train or 04_infer
+    "Every parameter of a stage with its type, default and help"
+    t = params_table(stage)
+    w = {c: max(len(c), t[c].astype(str).str.len().max()) for c in ('name', 'type', 'default')}
+    for r in [dict(name='name', type='type', default='default', help='help'), *t.to_dict('records')]:
+        print(f"{r['name']:<{w['name']}}  {r['type']:<{w['type']}}  {str(r['default']):<{w['default']}}  {r['help']}")
+
+# %% ../nbs/07_cli.ipynb #f1d2089c
 _SHORT = {'-f': '--config', '-m': '--message'}
+_USES = {'run': '[-f config.yaml] [--run-dir DIR] [--stages 01_eda,…] [--name value …]',
+         'stage': '<stage> [-f config.yaml] [--run-dir DIR] [--name value …]',
+         'sweep': '--archs a,b [--epochs 1] [-f config.yaml] [--name value …]', 'submit': '<run_dir> [-m message]'}
 
 def _usage():
     w = max(map(len, COMMANDS))
     lines = [f'  {k:<{w}}  {(f.__doc__ or "").splitlines()[0]}' for k, f in COMMANDS.items()]
-    return 'usage: compnb <command> [options]\n\n' + '\n'.join(lines) + '\n\ncompnb <command> -h shows its options.'
+    return (f'usage: compnb <command> [options]   (compnb {compnb.__version__})\n\n' + '\n'.join(lines)
+            + '\n\n' + '\n'.join(f'  compnb {k} {u}' for k, u in _USES.items())
+            + '\n\ncompnb <command> -h shows its options; compnb params <stage> every stage parameter.')
+
+def _stage_epilog():
+    return 'stage parameters (--name value; compnb params <stage> gives types, defaults and help):\n' + '\n'.join(
+        textwrap.fill(f'{s}: ' + ', '.join(nb_params(s)), 110, subsequent_indent='    ') for s in STAGES)
+
+def _parser(name, f):
+    p = anno_parser(f, prog=f'compnb {name}')
+    if f.passthrough: p.formatter_class, p.epilog = argparse.RawDescriptionHelpFormatter, _stage_epilog()
+    return p
+
+def _spell(args, p):
+    "`--run-dir` → `--run_dir` where only the underscore spelling is an option of `p`"
+    opts, out = set(p._option_string_actions), []
+    for a in args:
+        k, eq, v = a.partition('=')
+        alt = '--' + k[2:].replace('-', '_')
+        out.append(alt + eq + v if a.startswith('--') and k not in opts and alt in opts else a)
+    return out
 
 def main(argv=None):
     "The `compnb` console script"
@@ -133,12 +172,16 @@ def main(argv=None):
     if not argv or argv[0] in ('-h', '--help'):
         print(_usage())
         return 0
+    if argv[0] in ('--version', '-V'):
+        print(f'compnb {compnb.__version__}')
+        return 0
     name, rest = argv[0], [_SHORT.get(a, a) for a in argv[1:]]
     f = COMMANDS.get(name)
     if f is None:
         print(f'compnb: unknown command {name!r}\n\n{_usage()}', file=sys.stderr)
         return 2
-    p = anno_parser(f, prog=f'compnb {name}')
+    p = _parser(name, f)
+    rest = _spell(rest, p)
     args, extra = p.parse_known_args(rest) if f.passthrough else (p.parse_args(rest), [])
     kw = {k: v for k, v in vars(args).items() if k not in ('pdb', 'xtra')}
     if f.passthrough: kw['extra'] = extra

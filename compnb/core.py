@@ -12,8 +12,8 @@ import numpy as np, pandas as pd, yaml
 __all__ = ['CompError', 'rows_text', 'atomic_path', 'save_json', 'load_json', 'save_yaml', 'load_yaml', 'save_csv', 'show_image',
            'save_fig', 'file_lock', 'update_json', 'in_test', 'cache_root', 'file_key', 'project_root', 'nbs_dir',
            'on_kaggle', 'kaggle_input', 'kaggle_working', 'runs_root', 'rank', 'world_size', 'is_main', 'get_run_dir',
-           'fresh_dir', 'parse_param', 'as_list', 'notebook_params', 'save_params', 'seed_everything', 'get_device',
-           'is_headless', 'log']
+           'fresh_dir', 'latest_run', 'folder_size', 'human_size', 'parse_param', 'as_list', 'notebook_params',
+           'save_params', 'seed_everything', 'get_device', 'is_headless', 'log']
 
 # %% ../nbs/00_core.ipynb #4f2d1e0c
 class CompError(ValueError):
@@ -207,11 +207,39 @@ def fresh_dir(path, what, resume=False, overwrite=False):
         if overwrite: shutil.rmtree(path)
         elif not resume:
             raise CompError(f'{path} already holds {what}. Pass resume=True to continue it, overwrite=True '
-                            f'to replace it, or use another run_dir.')
+                            "to replace it, or run_dir='new' for a new run folder.")
     path.mkdir(parents=True, exist_ok=True)
     return path
 
 # %% ../nbs/00_core.ipynb #3f8ee982
+def latest_run(data, root=None):
+    "The most recently written run folder under `root` (default `runs_root()`) whose stages ran on `data`, or None"
+    root, best = Path(root or runs_root()), (None, 0)
+    for d in (root.iterdir() if root.is_dir() else []):
+        ps = list((d/'params').glob('*.yaml')) if d.is_dir() else []
+        try: same = any(str((load_yaml(p) or {}).get('data')) == str(data) for p in ps)
+        except Exception: same = False
+        t = max((p.stat().st_mtime for p in ps), default=0)
+        if same and t > best[1]: best = (d, t)
+    return best[0]
+
+def folder_size(path):
+    "Bytes in the files under `path` (hard links counted once)"
+    seen, n = set(), 0
+    for p in Path(path).rglob('*'):
+        st = p.lstat()
+        if p.is_file() and (st.st_dev, st.st_ino) not in seen:
+            seen.add((st.st_dev, st.st_ino))
+            n += st.st_size
+    return n
+
+def human_size(n):
+    "Bytes as a short text: 512 B, 1.5 MB, 2.0 GB"
+    for u in ('B', 'KB', 'MB', 'GB'):
+        if n < 1024 or u == 'GB': return f'{n:.0f} {u}' if u == 'B' else f'{n:.1f} {u}'
+        n /= 1024
+
+# %% ../nbs/00_core.ipynb #a61aeff8
 def parse_param(v):
     "Parse a papermill string (`'[64, 96]'`, `'0.5'`, `'true'`) into a value; other values pass through"
     if not isinstance(v, str): return v
@@ -238,7 +266,7 @@ def save_params(run_dir, stage, params:dict):
     if not is_main(): return None
     return save_yaml(params, Path(run_dir)/'params'/f'{stage}.yaml')
 
-# %% ../nbs/00_core.ipynb #a61aeff8
+# %% ../nbs/00_core.ipynb #b1f364d6
 def seed_everything(seed=42):
     "Seed python, numpy and torch (fastai's `set_seed`, cuDNN made deterministic)"
     from fastai.torch_core import set_seed
@@ -253,7 +281,7 @@ def get_device(device=''):
     if mps is not None and mps.is_available(): return torch.device('mps')
     return torch.device('cpu')
 
-# %% ../nbs/00_core.ipynb #b1f364d6
+# %% ../nbs/00_core.ipynb #8593d9cb
 def is_headless():
     "True unless running in an interactive Jupyter front end"
     env = os.environ.get('COMPNB_HEADLESS', '').lower()

@@ -11,7 +11,8 @@ from .core import *
 from .core import _json_default
 
 # %% auto #0
-__all__ = ['git_info', 'ledger_db', 'log_mlflow', 'record_run', 'read_ledger', 'unwatch_stage', 'watch_stage', 'Stage']
+__all__ = ['OUTPUTS', 'git_info', 'ledger_db', 'log_mlflow', 'record_run', 'read_ledger', 'unwatch_stage', 'watch_stage',
+           'stage_run_dir', 'Stage']
 
 # %% ../nbs/00a_ledger.ipynb #ba0f47b9
 def git_info(path=None):
@@ -143,18 +144,40 @@ def watch_stage(run_dir, stage, started=None, force=False):
         p = Path(run_dir)/'params'/f'{stage}.yaml'
         try: params = load_yaml(p) if p.exists() else {}
         except Exception: params = {}
-        record_run(run_dir, stage, params, status='failed', started=started, error=f'{type(e).__name__}: {e}'[:2000])
+        status = 'pruned' if type(e).__name__ == 'TrialPruned' else 'failed'  # compnb tune stopped it early
+        record_run(run_dir, stage, params, status=status, started=started, error=f'{type(e).__name__}: {e}'[:2000])
     _watchers[(str(run_dir), stage)] = on_cell
     ip.events.register('post_run_cell', on_cell)
     return on_cell
 
 # %% ../nbs/00a_ledger.ipynb #978c3792
+OUTPUTS = {'01_eda': 'eda', '02_split': 'split', '03_train': 'train', '04_infer': 'infer'}
+
+def _data_key(data):
+    "`data` as stored in params: an existing folder made absolute, anything else ('sample', a Kaggle slug) as given"
+    p = Path(str(data)).expanduser()
+    return str(p.resolve()) if str(data) not in ('', 'sample') and p.exists() else str(data)
+
+def stage_run_dir(name, params):
+    "(run folder to use, why): see above"
+    rd = str(params.get('run_dir') or '')
+    if rd == 'new': return '', 'a new run (run_dir=new)'
+    if rd: return rd, 'run_dir'
+    if is_headless() or world_size() > 1: return '', 'a new run'
+    last = latest_run(params.get('data', ''))
+    if last is None: return '', "a new run: none of this data yet; run_dir='new' starts another later"
+    if (last/OUTPUTS.get(name, name)).exists() and not (params.get('overwrite') or params.get('resume')):
+        return '', f"a new run: {last.name} has {OUTPUTS.get(name, name)}/ already (overwrite=True works on it)"
+    return last, "the latest run of this data; run_dir='new' starts another"
+
 class Stage:
     "One run of a stage notebook: declared parameters, run folder, start time; `save` writes params, `done` the row"
     def __init__(self, name, ns, **updates):
         self.name, self.started = name, time.time()
         self.params = notebook_params(ns, **updates)
-        self.run = get_run_dir(self.params.get('run_dir', ''), name.split('_', 1)[-1])
+        if 'data' in self.params: self.params['data'] = _data_key(self.params['data'])
+        rd, self.why = stage_run_dir(name, self.params)
+        self.run = get_run_dir(rd, name.split('_', 1)[-1])
         self.params['run_dir'] = str(self.run)
         watch_stage(self.run, name, self.started)  # headless: a failing cell records a 'failed' ledger row
     def __getitem__(self, k): return self.params[k]
@@ -165,9 +188,9 @@ class Stage:
         "Save the resolved parameters (with `more`) to `params/<stage>.yaml`"
         self.params.update(more)
         save_params(self.run, self.name, self.params)
-        log('run', self.run)
+        log(f'run folder {self.run} ({self.why})')
     def done(self, metrics=None, artefacts=(), data_fp=None):
         "The stage's ledger row"
-        return record_run(self.run, self.name, self.params, metrics, started=self.started, artefacts=artefacts,
-                          data_fp=data_fp)
+        record_run(self.run, self.name, self.params, metrics, started=self.started, artefacts=artefacts,
+                   data_fp=data_fp)
     def __repr__(self): return f'Stage({self.name!r}, run={str(self.run)!r})'

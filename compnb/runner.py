@@ -123,7 +123,8 @@ def _papermill(stage, ps, out_nb, quiet):
 def run_stage(stage, run_dir, params=None, nproc=1, quiet=False):
     "Execute nbs/<stage>.ipynb headless into `run_dir/<stage>.ipynb` with the parameters it declares"
     run_dir = get_run_dir(run_dir, stage.split('_', 1)[-1])
-    ps, out = dict(declared(stage, params or {}), run_dir=str(run_dir)), run_dir/f'{stage}.ipynb'
+    ps, out = declared(stage, params or {}), run_dir/f'{stage}.ipynb'
+    if 'run_dir' in nb_params(stage): ps['run_dir'] = str(run_dir)
     last_id, started = _last_id(run_dir), time.time()
     os.environ.setdefault('COMPNB_HEADLESS', '1')  # the kernels inherit it
     if nproc > 1: err = _torchrun(stage, ps, nproc, quiet)

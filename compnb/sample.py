@@ -11,7 +11,7 @@ from PIL import Image
 from .core import *
 
 # %% auto #0
-__all__ = ['make_sample']
+__all__ = ['SAMPLE_RECIPE', 'make_sample']
 
 # %% ../nbs/00d_sample.ipynb #f383ec25
 def _digits(test_frac=0.2):
@@ -31,9 +31,12 @@ def _publish(tmp, dest):
     return dest
 
 # %% ../nbs/00d_sample.ipynb #eb21d892
+SAMPLE_RECIPE = dict(name='sample', source='sklearn.datasets.load_digits (UCI optical digits), 8x8 upscaled',
+                     arch='test_resnet', pretrained=False, size=32, epochs=1, lr=3e-3, aug='none', head_epochs=0)
+
 def make_sample(dest=None, size=32, test_frac=0.2):
     "Build (once) the digits mini competition and return its folder"
-    dest = Path(dest) if dest else cache_root()/'sample'/f'digits-v1-{size}'
+    dest = Path(dest) if dest else cache_root()/'sample'/f'digits-v2-{size}'
     if (dest/'compnb.json').exists(): return dest
     imgs, y, idx_tr, idx_te = _digits(test_frac)
     tmp = dest.with_name(f'{dest.name}.tmp{os.getpid()}')
@@ -46,6 +49,5 @@ def make_sample(dest=None, size=32, test_frac=0.2):
     pd.DataFrame({'id': ids_tr, 'label': y[idx_tr]}).to_csv(tmp/'train.csv', index=False)
     pd.DataFrame({'id': ids_te, 'label': 0}).to_csv(tmp/'sample_submission.csv', index=False)
     pd.DataFrame({'id': ids_te, 'label': y[idx_te]}).to_csv(tmp/'answers.csv', index=False)
-    (tmp/'compnb.json').write_text(json.dumps({'name': 'sample', 'size': size, 'aug': 'none', 'flip_invariant': False,
-        'source': 'sklearn.datasets.load_digits (UCI optical digits), 8x8 upscaled'}, indent=2))
+    (tmp/'compnb.json').write_text(json.dumps(SAMPLE_RECIPE | {'size': size}, indent=2))
     return _publish(tmp, dest)

@@ -1,4 +1,4 @@
-import os, sys
+import os, sys, subprocess, types
 from pathlib import Path
 import pytest
 
@@ -31,3 +31,61 @@ def runs(tmp_path, monkeypatch):
 def need(path):
     if not path.exists(): pytest.skip(f'{path} not found (../shared data sets)')
     return path
+
+
+def exec_nb(name, run_dir=None, save=True, **params):
+    """Execute nbs/<name>.ipynb in this process, as nbdev_test does (execnb), with `params` set after its
+    parameters cell; the executed copy goes to run_dir/<name>.ipynb. For tests of what a stage does; the tests of
+    papermill's own path (headless jobs, the CLI, torchrun, kills) run it for real."""
+    from execnb.nbio import read_nb, write_nb
+    from execnb.shell import CaptureShell
+    from fastcore.xtras import working_directory
+    nb = read_nb(NBS/f'{name}.ipynb')
+    i = next(i for i, c in enumerate(nb.cells) if 'parameters' in c.metadata.get('tags', []))
+    ps = dict(params, **({'run_dir': str(run_dir)} if run_dir else {}))
+    inject = nb.cells[i].source + '\n# injected\n' + '\n'.join(f'{k} = {v!r}' for k, v in ps.items())
+    try:
+        with working_directory(NBS): CaptureShell().run_all(nb, exc_stop=True, inject_code=inject, inject_idx=i)
+    finally:
+        if save and run_dir:
+            Path(run_dir).mkdir(parents=True, exist_ok=True)
+            write_nb(nb, Path(run_dir)/f'{name}.ipynb')
+    return nb
+
+
+# --- runs shared by the session's tests: trained once, read by many ---------------------------------------------
+
+@pytest.fixture(scope='session')
+def sample_pair(tmp_path_factory):
+    """Two `compnb run` at once on the sample (the CLI, papermill, one runs root): A trains fold 0 for 3 epochs with
+    TTA orig+hflip, B fold 1 for 1 epoch. The ledger is read right after both finish."""
+    root = tmp_path_factory.mktemp('pair')
+    # two runs on 2 cores oversubscribe OpenMP; passive waiting is what README advises for concurrent runs
+    env = dict(os.environ, COMPNB_RUNS=str(root), OMP_WAIT_POLICY='PASSIVE')
+    a, b = root/'run', root/'other'
+    ps = [subprocess.Popen([COMPNB, 'run', '--run_dir', str(a), '--fold', '0', '--epochs', '3', '--tta', 'orig,hflip',
+                            '--quiet'], env=env),
+          subprocess.Popen([COMPNB, 'run', '--run_dir', str(b), '--fold', '1', '--epochs', '1', '--quiet'], env=env)]
+    codes = [p.wait(timeout=600) for p in ps]
+    from compnb.ledger import read_ledger
+    return types.SimpleNamespace(root=root, a=a, b=b, codes=codes, ledger=read_ledger(root))
+
+
+@pytest.fixture(scope='session')
+def sample_run(sample_pair):
+    "A sample run with every stage executed by `compnb run` (fold 0 trained)"
+    assert sample_pair.codes[0] == 0
+    return sample_pair.a
+
+
+@pytest.fixture(scope='session')
+def bee_run(tmp_path_factory):
+    """bee_health 01 → 04 with a holdout as test set: 3 group folds, all trained, progressive 32 → 48 px, 2 epochs a
+    stage (resnet10t from scratch), 04 with the last-2 checkpoint ensemble"""
+    need(BEE)
+    run, P = tmp_path_factory.mktemp('bee')/'run', dict(data=str(BEE), holdout=0.2)
+    exec_nb('01_eda', run, **P)
+    exec_nb('02_split', run, **P, n_folds=3)
+    exec_nb('03_train', run, **P, sizes='[32, 48]', epochs=2, arch='resnet10t', pretrained=False, lr=1e-2)
+    exec_nb('04_infer', run, **P, ckpts='last2')
+    return run

@@ -1,18 +1,13 @@
-"01→04 with papermill on real bee photos: group-safe folds, a valid submission, a model better than the majority class."
+"01→04 on real bee photos: group-safe folds, a valid submission, a model better than the majority class."
 import json
 import numpy as np, pandas as pd
-from conftest import run_nb, STAGES, BEE, need
+from conftest import BEE
 from compnb.data import read_comp
 from compnb.metrics import macro_f1
 
-PARAMS = dict(data=str(BEE), holdout=0.2)
-TRAIN = dict(sizes='[64, 96]', fold=0, epochs=1, arch='resnet10t', pretrained=False, lr=1e-2)
 
-
-def test_bee_chain(runs, tmp_path):
-    need(BEE)
-    run = tmp_path/'run'
-    for s in STAGES: run_nb(s, run, **PARAMS, **(TRAIN if s == '03_train' else {}))
+def test_bee_chain(bee_run):
+    run = bee_run
     comp = read_comp(BEE, holdout=0.2)
     # no group in two folds
     folds = pd.read_csv(run/'split'/'folds.csv', dtype={'image': str}).merge(comp.train, on='image')
@@ -34,3 +29,6 @@ def test_bee_chain(runs, tmp_path):
     assert m['cv'] > baseline, (m['cv'], baseline)
     assert len(set(oof[comp.vocab].values.argmax(1))) >= 2
     assert json.loads((run/'infer'/'infer.json').read_text())['holdout']['n'] == len(comp.test)
+    # progressive resizing on real photos: two stages per fold, weights carried
+    st = json.loads((run/'train'/'fold0'/'stages.json').read_text())
+    assert [s['size'] for s in st] == [32, 48] and st[1]['start_hash'] == st[0]['end_hash']

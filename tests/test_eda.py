@@ -2,7 +2,7 @@
 import io, json, os, shutil
 import numpy as np, pandas as pd, pytest
 from PIL import Image
-from conftest import run_nb, BEE, need
+from conftest import exec_nb, BEE, need
 from compnb.data import read_comp
 from compnb.images import open_image, image_hashes
 from compnb.dups import dup_pairs, clusters
@@ -10,7 +10,7 @@ from compnb.dups import dup_pairs, clusters
 
 def test_bee_eda(runs, tmp_path):
     need(BEE)
-    run_nb('01_eda', tmp_path/'run', data=str(BEE), metadata='metadata.csv')
+    exec_nb('01_eda', tmp_path/'run', data=str(BEE), metadata='metadata.csv')
     e = json.loads((tmp_path/'run'/'eda'/'eda.json').read_text())
     truth = pd.read_csv(BEE/'labels.csv').label.value_counts().to_dict()
     assert e['n_classes'] == 6 and e['counts'] == truth
@@ -42,7 +42,7 @@ def test_broken_and_odd_images_listed_not_fatal(runs, tmp_path):
     raw = (BEE/a).read_bytes(); (d/a).write_bytes(raw[:len(raw) // 2])          # truncated PNG
     Image.open(BEE/b).convert('RGBA').save(d/b)                                # RGBA
     Image.open(BEE/c).convert('L').save(d/c)                                   # grayscale
-    run_nb('01_eda', tmp_path/'run', data=str(d))
+    exec_nb('01_eda', tmp_path/'run', data=str(d))
     e = json.loads((tmp_path/'run'/'eda'/'eda.json').read_text())
     assert len(e['unreadable']) == 1 and e['unreadable'][0].startswith(a) and 'truncated' in e['unreadable'][0]
     assert e['modes'].get('RGBA', 0) >= 1 and e['modes'].get('L') == 1

@@ -1,11 +1,11 @@
-"""Faults over the whole pipeline: bad input stops a papermill-run stage with a message naming the file, row or column
-(exit ≠ 0, nothing written); odd images decode; kills lose no finished work; concurrent runs corrupt nothing."""
+"""Faults over the whole pipeline: bad input stops a stage with a message naming the file, row or column (nothing
+written); odd images decode; kills lose no finished work; concurrent runs corrupt nothing. The stages run in this
+process (as nbdev_test runs them); a failing stage under papermill and the CLI is in test_experiments.py."""
 import hashlib, io, json, os, re, signal, subprocess, sys, time
 from pathlib import Path
 import numpy as np, pandas as pd, pytest
 from PIL import Image
-from papermill import PapermillExecutionError
-from conftest import NBS, ROOT, BEE, need
+from conftest import NBS, ROOT, BEE, need, exec_nb
 from compnb.core import CompError, update_json, save_csv
 from compnb.ledger import record_run, read_ledger
 from compnb.data import read_comp
@@ -34,23 +34,20 @@ def snapshot(d):
     return {str(p.relative_to(d)): hashlib.sha1(p.read_bytes()).hexdigest() for p in Path(d).rglob('*') if p.is_file()}
 
 
-def run_stage(stage, run, out, **params):
-    import papermill as pm
+def run_stage(stage, run, **params):
     run.mkdir(parents=True, exist_ok=True)
-    return pm.execute_notebook(str(NBS/f'{stage}.ipynb'), str(out), parameters=dict(run_dir=str(run), **params),
-                               cwd=str(NBS), progress_bar=False, kernel_name='python3')
+    return exec_nb(stage, run, save=False, **params)
 
 
 def fails(stage, tmp_path, data, *patterns, run=None, **params):
     "The stage must fail with CompError naming what's wrong, and leave the run folder as it was"
-    run = run or tmp_path/'run'; run.mkdir(parents=True, exist_ok=True)
+    run = run or tmp_path/'run'
+    run.mkdir(parents=True, exist_ok=True)
     before = snapshot(run)
-    with pytest.raises(PapermillExecutionError) as e:
-        run_stage(stage, run, tmp_path/'out.ipynb', data=str(data), **params)
-    assert e.value.ename == 'CompError', e.value.ename
-    for p in patterns: assert re.search(p, e.value.evalue), f'{p!r} not in: {e.value.evalue}'
+    with pytest.raises(CompError) as e: run_stage(stage, run, data=str(data), **params)
+    for p in patterns: assert re.search(p, str(e.value)), f'{p!r} not in: {e.value}'
     assert snapshot(run) == before, 'the failed stage wrote into run_dir'
-    return e.value.evalue
+    return str(e.value)
 
 
 def corrupt(d, name, how):
@@ -61,7 +58,7 @@ def corrupt(d, name, how):
     elif how == 'text': p.write_text('<html>no image here</html>')
     elif how == 'gone': p.unlink()
 
-# --- 1. bad inputs through papermill ---------------------------------------------------------------
+# --- 1. bad inputs through the stages --------------------------------------------------------------
 
 CSV_FAULTS = {  # name: (train.csv text, patterns the message must contain, params)
     'label NaN': ('id,label\na,x\nb,\nc,y\nd,x\ne,\nf,y\n', [r'train\.csv', "column 'label'", 'rows 2, 5'], {}),
@@ -120,7 +117,7 @@ def test_folds_and_pseudo_files(runs, tmp_path):
 
 def test_bom_and_semicolons_read(runs, tmp_path):
     d = mini(tmp_path/'comp', rows='\ufeffid;label\na;x\nb;y\nc;y\nd;x\ne;x\nf;y\n')
-    run_stage('02_split', tmp_path/'run', tmp_path/'o.ipynb', data=str(d), n_folds=2)
+    run_stage('02_split', tmp_path/'run', data=str(d), n_folds=2)
     assert len(pd.read_csv(tmp_path/'run'/'split'/'folds.csv')) == 6
 
 # --- 2, 3. odd but valid images; on_bad='skip' -------------------------------------------------------
@@ -152,10 +149,10 @@ def test_very_large_image_memory(tmp_path):
 
 def test_on_bad_skip_through_the_stage(runs, tmp_path):
     d = mini(tmp_path/'comp'); corrupt(d, 'c', 'truncated')
-    nb = run_stage('02_split', tmp_path/'run', tmp_path/'o.ipynb', data=str(d), n_folds=2, on_bad='skip')
+    with pytest.warns(UserWarning) as w: run_stage('02_split', tmp_path/'run', data=str(d), n_folds=2, on_bad='skip')
     folds = pd.read_csv(tmp_path/'run'/'split'/'folds.csv')
     assert 'train/c.png' not in set(folds.image) and len(folds) == 5
-    out = json.dumps(nb['cells'])
+    out = ' '.join(str(m.message) for m in w)
     assert 'skipped 1 unreadable image' in out and 'train/c.png' in out
 
 # --- 4. interruptions ------------------------------------------------------------------------------

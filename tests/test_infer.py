@@ -1,8 +1,7 @@
 "04_infer: TTA and ensembles computed exactly, a score-boost table, a validated submission, pseudo-labels round trip."
 import json, shutil
 import numpy as np, pandas as pd, pytest, torch
-from papermill import PapermillExecutionError
-from conftest import run_nb, BEE, need
+from conftest import exec_nb, BEE
 from compnb.core import CompError, load_json
 from compnb.data import read_comp
 from compnb.models import build_model
@@ -30,9 +29,9 @@ def check_exact(run, comp, images):
 
 def test_sample_boost_and_pseudo_round_trip(runs, tmp_path):
     run = tmp_path/'run'
-    run_nb('02_split', run)
-    run_nb('03_train', run, epochs=3)
-    run_nb('04_infer', run, ckpts='best+last2', pseudo_thresh=0.5)
+    exec_nb('02_split', run)
+    exec_nb('03_train', run, epochs=3)
+    exec_nb('04_infer', run, ckpts='best+last2', pseudo_thresh=0.5)
     b = boost_of(run)
     tricks = list(b.trick)
     assert tricks[0].startswith('baseline') and any('checkpoint ensemble' in t for t in tricks)
@@ -46,20 +45,22 @@ def test_sample_boost_and_pseudo_round_trip(runs, tmp_path):
     # blending another run: allowed on the same folds, refused (before writing anything) on other folds
     other = tmp_path/'other'
     for d in ('train', 'split'): shutil.copytree(run/d, other/d)
-    run_nb('04_infer', run, runs=str(other), overwrite=True)
+    exec_nb('04_infer', run, runs=str(other), overwrite=True)
     b2 = boost_of(run)
     assert any('blend 2 runs (weights cross-fitted)' in t for t in b2.trick)
-    mj = json.loads((other/'train'/'model.json').read_text()); mj['folds_hash'] = '0' * 16
+    mj = json.loads((other/'train'/'model.json').read_text())
+    mj['folds_hash'] = '0' * 16
     (other/'train'/'model.json').write_text(json.dumps(mj))
     before = (run/'infer'/'submission.csv').read_bytes()
-    with pytest.raises(PapermillExecutionError, match='folds differ'): run_nb('04_infer', run, runs=str(other), overwrite=True)
+    with pytest.raises(CompError, match='folds differ'): exec_nb('04_infer', run, runs=str(other), overwrite=True)
     assert (run/'infer'/'submission.csv').read_bytes() == before
     # pseudo.csv → 03_train: extra training rows, never validation
     ps = pd.read_csv(tmp_path/'pseudo.csv')
     assert len(ps) and set(ps.columns) >= {'image', 'label', 'fold'} and set(ps.fold) == set(range(5))
-    run2 = tmp_path/'run2'; (run2/'split').mkdir(parents=True)
+    run2 = tmp_path/'run2'
+    (run2/'split').mkdir(parents=True)
     (run2/'split'/'folds.csv').write_bytes((run/'split'/'folds.csv').read_bytes())
-    run_nb('03_train', run2, fold=0, epochs=1, pseudo=str(tmp_path/'pseudo.csv'))
+    exec_nb('03_train', run2, fold=0, epochs=1, pseudo=str(tmp_path/'pseudo.csv'))
     st = json.loads((run2/'train'/'fold0'/'stages.json').read_text())[0]
     folds = pd.read_csv(run/'split'/'folds.csv')
     assert st['n_train'] == (folds.fold != 0).sum() + (ps.fold == 0).sum()
@@ -67,13 +68,8 @@ def test_sample_boost_and_pseudo_round_trip(runs, tmp_path):
     assert not set(ps.image) & set(pd.read_csv(run2/'train'/'oof.csv').image)
 
 
-def test_bee_boost_table(runs, tmp_path):
-    need(BEE)
-    run = tmp_path/'run'
-    P = dict(data=str(BEE), holdout=0.2)
-    run_nb('02_split', run, n_folds=3, **P)
-    run_nb('03_train', run, sizes='[32]', epochs=2, arch='resnet10t', lr=1e-2, **P)
-    run_nb('04_infer', run, ckpts='last2', **P)
+def test_bee_boost_table(bee_run):
+    run = bee_run
     b = boost_of(run)
     assert any('TTA orig,hflip,vflip,rot90' in t for t in b.trick) and any('TTA orig,hflip' == t[2:] for t in b.trick)
     assert b.delta.notna().sum() >= 4

@@ -6,11 +6,9 @@ from conftest import COMPNB
 from compnb.sample import make_sample
 
 
-def test_packed_notebook_reproduces_submission(runs, tmp_path, monkeypatch):
-    run, pack = tmp_path/'run', tmp_path/'pack'
-    r = subprocess.run([COMPNB, 'run', '--run_dir', str(run), '--stages', '02_split,03_train,04_infer', '--fold', '0', '--epochs', '2',
-                        '--tta', 'orig,hflip', '--quiet'], capture_output=True, text=True)
-    assert r.returncode == 0, r.stderr[-2000:]
+def test_packed_notebook_reproduces_submission(sample_run, tmp_path, monkeypatch):
+    "A run trained by `compnb run` (fold 0, TTA orig+hflip), packed, and its notebook run on stand-ins for Kaggle"
+    run, pack = sample_run, tmp_path/'pack'
     r = subprocess.run([COMPNB, 'pack', str(run), str(pack), '--comp', 'digits-sample', '--no-wheels', '--user', 'me'], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr[-2000:]
     km = json.loads((pack/'notebook'/'kernel-metadata.json').read_text())

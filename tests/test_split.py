@@ -1,8 +1,7 @@
 "02_split on real data: group- and duplicate-safe folds, leaks refused, deterministic, multi-label stratified."
 import json
 import numpy as np, pandas as pd, pytest
-from papermill import PapermillExecutionError
-from conftest import run_nb, BEE, need
+from conftest import exec_nb, BEE, need
 from compnb.core import CompError
 from compnb.data import read_comp
 from compnb.images import image_hashes
@@ -12,7 +11,7 @@ from compnb.split import make_folds, split_report
 
 
 def split(run, **kw):
-    run_nb('02_split', run, data=str(BEE), **kw)
+    exec_nb('02_split', run, data=str(BEE), **kw)
     return (run/'split'/'folds.csv').read_bytes(), json.loads((run/'split'/'split_report.json').read_text())
 
 
@@ -39,7 +38,7 @@ def test_bee_group_split_vs_random(runs, tmp_path):
 
 def test_allow_leak(runs, tmp_path):
     need(BEE)
-    with pytest.raises(PapermillExecutionError, match='allow_leak=True'):
+    with pytest.raises(CompError, match='allow_leak=True'):
         split(tmp_path/'a', scheme='kfold')
     assert not (tmp_path/'a'/'split'/'folds.csv').exists()  # nothing half-written
     _, rep = split(tmp_path/'b', scheme='kfold', allow_leak=True)
