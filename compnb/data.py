@@ -10,11 +10,11 @@ import numpy as np, pandas as pd
 from .core import *
 from .images import IMG_EXTS, check_images, image_hashes
 from .dups import dup_pairs, merged_groups
-from .sample import make_sample
+from .sample import make_sample, SAMPLES
 
 # %% auto #0
-__all__ = ['READER_PARAMS', 'read_table', 'Comp', 'make_holdout', 'read_comp', 'stage_comp', 'parse_merge', 'parse_drop',
-           'relabel', 'label_matrix']
+__all__ = ['DELIMS', 'READER_PARAMS', 'read_table', 'Comp', 'detect_delim', 'make_holdout', 'read_comp', 'stage_comp',
+           'label_matrix']
 
 # %% ../nbs/00e_data.ipynb #7b40a7c8
 def read_table(path):
@@ -100,7 +100,7 @@ class Comp:
     @property
     def has_group(self): return 'group' in self.train.columns
     @property
-    def is_sample(self): return self.defaults.get('name') == 'sample'
+    def is_sample(self): return str(self.defaults.get('name', '')).startswith('sample')
 
     def fingerprint(self):
         "Hash of the train table (images, labels, groups) and the test list: same data, same fingerprint"
@@ -140,7 +140,19 @@ def _check_dups(ids, where, col):
         raise CompError(f'{where}: {d.nunique()} duplicated id(s) in column {col!r}: ' + '; '.join(ex)
                         + '. Each image must appear once: drop or merge the duplicates.')
 
-# %% ../nbs/00e_data.ipynb #7d90332c
+# %% ../nbs/00e_data.ipynb #f76a8d47
+DELIMS = (' ', ',', ';', '|')
+
+def detect_delim(values, min_share=0.5):
+    "The delimiter that splits `values` into tags which also occur alone as labels (multi-label), or ''"
+    vals = {str(v).strip() for v in values if isinstance(v, str) and v.strip()}
+    for d in DELIMS:
+        multi = [v for v in vals if len([t for t in v.split(d) if t.strip()]) > 1]
+        tokens = {t.strip() for v in multi for t in v.split(d) if t.strip()}
+        if len(multi) >= 2 and len(tokens & vals) >= min_share * len(tokens): return d
+    return ''
+
+# %% ../nbs/00e_data.ipynb #e6b2a051
 def _read_csv_layout(root, csv_path, image_col, label_col, group_col, label_delim):
     df = read_table(csv_path)
     where = str(csv_path)
@@ -160,6 +172,11 @@ def _read_csv_layout(root, csv_path, image_col, label_col, group_col, label_deli
         raise CompError(f'{where}: {len(rows)} row(s) name no image in column {icol!r}: rows {rows_text(rows)}.')
     ids = list(df[icol].str.strip())
     _check_dups(ids, where, icol)
+    if not label_delim and (label_delim := detect_delim(df[lcol])):
+        ex = next(v for v in df[lcol] if isinstance(v, str) and len(v.split(label_delim)) > 1)
+        log(f'{where}: column {lcol!r} looks multi-label (e.g. {ex!r}, whose tags also occur alone): read as tags '
+            f"split on {label_delim!r}; pass label_delim='none' to keep each value whole")
+    label_delim = '' if label_delim == 'none' else label_delim
     labels, vocab = _labels_from(df, lcol, label_delim, where)
     paths = _resolve_images(root, ids, _TRAIN_DIRS, f'{where} column {icol!r}',
                             'Check the data folder, or pass image_col=<name> if the wrong column was guessed.')
@@ -172,9 +189,9 @@ def _read_csv_layout(root, csv_path, image_col, label_col, group_col, label_deli
         out['group'] = df[gcol].astype(str).str.strip().values
     extra = [c for c in df.columns if c not in (icol, lcol, gcol) and c not in out.columns]
     for c in extra: out[c] = df[c].values
-    return out, vocab, icol, lcol, gcol
+    return out, vocab, icol, lcol, gcol, label_delim
 
-# %% ../nbs/00e_data.ipynb #f76a8d47
+# %% ../nbs/00e_data.ipynb #01e19126
 def _read_folder_layout(root):
     for base in ['train', '']:
         d = root/base
@@ -188,7 +205,7 @@ def _read_folder_layout(root):
             return pd.DataFrame(rows, columns=['image', 'label']), _natural_sorted(files)
     return None, None
 
-# %% ../nbs/00e_data.ipynb #b09085f2
+# %% ../nbs/00e_data.ipynb #bff45150
 def _read_test(root, sub_path):
     if sub_path is not None:
         sub = read_table(sub_path)
@@ -221,7 +238,7 @@ def _read_test(root, sub_path):
                 return test, pd.DataFrame({'id': [f.stem for f in fs], 'label': ''}), 'id', 'label'
     return None, None, 'id', 'label'
 
-# %% ../nbs/00e_data.ipynb #01e19126
+# %% ../nbs/00e_data.ipynb #9e7c3bf4
 def make_holdout(train, frac, seed=42, target='label'):
     "Boolean mask of rows held out as test: `frac` of rows as whole groups (or stratified rows without groups)"
     rng = np.random.default_rng(seed)
@@ -250,7 +267,7 @@ def make_holdout(train, frac, seed=42, target='label'):
         for c in groups_of[grp]: left[c].discard(grp)
     return train.group.isin(taken).values
 
-# %% ../nbs/00e_data.ipynb #665438bd
+# %% ../nbs/00e_data.ipynb #810758a6
 def _apply_bad(comp_train, root, on_bad, where):
     bad = check_images(root, list(comp_train.image))
     if not bad: return comp_train
@@ -262,19 +279,19 @@ def _apply_bad(comp_train, root, on_bad, where):
     raise CompError(f'{where}: {len(bad)} unreadable image(s): {listing}. Replace or delete the files and their rows, '
                     'or pass on_bad="skip" to leave them out.')
 
-# %% ../nbs/00e_data.ipynb #9e7c3bf4
+# %% ../nbs/00e_data.ipynb #86af870b
 def _find_root(data):
     "The competition folder for `data`: a folder, `'sample'`, or a Kaggle slug under /kaggle/input"
-    if str(data) == 'sample': return make_sample()
+    if str(data) in SAMPLES: return SAMPLES[str(data)]()
     p = Path(data).expanduser()
     if not p.is_dir() and (kaggle_input()/str(data)).is_dir(): p = kaggle_input()/str(data)
     if not p.is_dir():
         raise CompError(f'data={str(data)!r}: no such folder (nor {kaggle_input()/str(data)}). Pass a competition '
-                        'folder, a Kaggle competition slug on Kaggle, or data="sample".')
+                        f'folder, a Kaggle competition slug on Kaggle, or one of the samples {list(SAMPLES)}.')
     return p.resolve()
 
 def _read_train(root, train_csv, image_col, label_col, group_col, label_delim):
-    "(train, vocab, image_col, label_col, group_col, where) from a train table or a folder per class"
+    "(train, vocab, image_col, label_col, group_col, label_delim, where) from a train table or a folder per class"
     csv_path = root/train_csv if train_csv else next((root/c for c in _TRAIN_CSVS if (root/c).is_file()), None)
     if train_csv and not csv_path.is_file(): raise CompError(f'train_csv={train_csv!r}: {csv_path} not found')
     if csv_path is not None:
@@ -283,9 +300,9 @@ def _read_train(root, train_csv, image_col, label_col, group_col, label_delim):
     if train is None:
         raise CompError(f'{root}: found no train table ({" / ".join(_TRAIN_CSVS)}) and no folder-per-class layout '
                         '(train/<class>/*.jpg). Point data= at the competition folder.')
-    return train, vocab, None, None, None, f'{root} (folder per class)'
+    return train, vocab, None, None, None, '', f'{root} (folder per class)'
 
-# %% ../nbs/00e_data.ipynb #e4bd7966
+# %% ../nbs/00e_data.ipynb #132a824b
 def _check_train(train, vocab, root, on_bad, where, check=True):
     "Training rows whose images decode (or an error naming the rows), every class still present"
     if len(train) == 0: raise CompError(f'{where}: no training images')
@@ -314,14 +331,16 @@ def _holdout(root, train, vocab, frac, seed, label_delim):
     lab = ho[target].map(lambda l: label_delim.join(l)) if label_delim else ho[target]
     return train, test, pd.DataFrame({'id': test, 'label': vocab[0]}), pd.DataFrame({'id': test, 'label': list(lab)})
 
-# %% ../nbs/00e_data.ipynb #810758a6
+# %% ../nbs/00e_data.ipynb #5a9b05e7
 def read_comp(data='sample', image_col='', label_col='', group_col='', label_delim='', holdout=0.0, seed=42,
               on_bad='error', check=True, train_csv='', sub_csv=''):
     "Read a competition folder (or `'sample'`) into a validated `Comp`"
     if on_bad not in ('error', 'skip'): raise CompError(f"on_bad={on_bad!r}: use 'error' or 'skip'")
     root = _find_root(data)
     defaults = load_json(root/'compnb.json') if (root/'compnb.json').exists() else {}
-    train, vocab, icol, lcol, gcol, where = _read_train(root, train_csv, image_col, label_col, group_col, label_delim)
+    label_delim = label_delim or defaults.get('label_delim', '')
+    train, vocab, icol, lcol, gcol, label_delim, where = _read_train(root, train_csv, image_col, label_col, group_col,
+                                                                      label_delim)
     train = _check_train(train, vocab, root, on_bad, where, check)
     sub_path = root/sub_csv if sub_csv else next((root/c for c in _SUB_CSVS if (root/c).is_file()), None)
     test, sub, id_col, sub_lab = _read_test(root, sub_path)
@@ -334,51 +353,14 @@ def read_comp(data='sample', image_col='', label_col='', group_col='', label_del
                 image_col=icol or 'image', label_col=lcol or 'label', group_col=gcol, label_delim=label_delim,
                 name=defaults.get('name', root.name), defaults=defaults, answers=answers, holdout=holdout, seed=seed)
 
-# %% ../nbs/00e_data.ipynb #132a824b
+# %% ../nbs/00e_data.ipynb #cd93d714
 READER_PARAMS = ('data', 'image_col', 'label_col', 'group_col', 'label_delim', 'holdout', 'seed', 'on_bad')
 
 def stage_comp(params:dict, check=True):
     "`read_comp` with the reader parameters among a stage's `params`"
     return read_comp(**{k: params[k] for k in READER_PARAMS if k in params}, check=check)
 
-# %% ../nbs/00e_data.ipynb #78c76ad5
-def parse_merge(s):
-    "'a>b|c>d' → {'a': 'b', 'c': 'd'}"
-    if isinstance(s, dict): return s
-    out = {}
-    for part in [p for p in str(s or '').split('|') if p.strip()]:
-        if '>' not in part: raise CompError(f"merge_classes: {part!r} needs the form 'old>new' (several joined by |)")
-        a, b = part.split('>', 1); out[a.strip()] = b.strip()
-    return out
-
-def parse_drop(s):
-    "'a|b' → ['a', 'b']"
-    return list(s) if isinstance(s, (list, tuple)) else [p.strip() for p in str(s or '').split('|') if p.strip()]
-
-# %% ../nbs/00e_data.ipynb #cd93d714
-def relabel(comp, merge=None, drop=()):
-    "A copy of `comp` with classes merged (old → new) and dropped (their images leave train and the holdout answers)"
-    import copy
-    merge, drop = parse_merge(merge), parse_drop(drop)
-    unknown = [c for c in list(merge) + list(merge.values()) + drop if c not in comp.vocab]
-    if unknown: raise CompError(f'unknown class(es) {unknown} in merge_classes/drop_classes; classes are {comp.vocab}')
-    if not merge and not drop: return comp
-    c = copy.copy(comp)
-    f = lambda l: merge.get(l, l)
-    t = comp.train.copy()
-    if comp.multi_label:
-        t['labels'] = t['labels'].map(lambda ls: sorted({f(l) for l in ls if l not in drop}))
-        t = t[t['labels'].map(len) > 0]
-    else:
-        t = t[~t.label.isin(drop)]; t['label'] = t.label.map(f)
-    c.train = t.reset_index(drop=True)
-    c.vocab = [v for v in comp.vocab if v not in drop and v not in merge]
-    if comp.answers is not None and not comp.multi_label:
-        a = comp.answers[~comp.answers.label.isin(drop)].copy(); a['label'] = a.label.map(f); c.answers = a
-    c.relabelled = {'merge': merge, 'drop': drop}
-    return c
-
-# %% ../nbs/00e_data.ipynb #79975090
+# %% ../nbs/00e_data.ipynb #6dc90cd7
 def label_matrix(train, target='label', vocab=None):
     "(n, classes) indicator matrix of the labels"
     lab = train[target]

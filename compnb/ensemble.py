@@ -11,7 +11,7 @@ from .core import *
 from .loaders import AUG_VIEWS
 from .models import build_model
 from .predict import VIEWS, predict_tta, combine
-from .oof import with_temperature, blend
+from .oof import with_temperature, with_sigmoid_temperature, blend
 from .split import load_split
 from .train import fit_folds, train_config
 
@@ -98,7 +98,7 @@ def load_run(r, comp, ckpts='best', tta='auto', scales=(), num_workers=-1, devic
 def _tta(b, comp, images, ms, bs, device):
     c = b['cfg']
     return predict_tta(ms, comp.root, images, c['size'], c['method'], b['views'], b['scales'], bs, b['nw'], device,
-                       c.get('cache', False))
+                       c.get('cache', False), 'sigmoid' if c.get('multi_label') else 'softmax')
 
 # %% ../nbs/03b_ensemble.ipynb #1c6440cd
 def oof_predictions(b, comp, images, bs=128, device=None):
@@ -120,5 +120,6 @@ def test_predictions(runs, comp, bs=128, device=None, orig_weight=1.0, average='
                for k, ms in b['members'].items()}
         if j == 0: by_fold = per
         p = combine(np.stack(list(per.values()))[:, None, None], ['orig'], 1.0, average)  # the fold ensemble
-        by_run.append(with_temperature(p, temps[j]) if temps[j] else p)
+        tempered = with_sigmoid_temperature if b['cfg'].get('multi_label') else with_temperature
+        by_run.append(tempered(p, temps[j]) if temps[j] else p)
     return blend(np.stack(by_run), np.ones(len(runs)) if weights is None else weights), by_fold

@@ -9,57 +9,74 @@ from .core import *
 from .metrics import get_metric, score
 from .predict import combine
 from .oof import *
+from .eda import show_grid
 
 # %% auto #0
-__all__ = ['FOLD_NOTE', 'boost_row', 'tta_rows', 'temperature_step', 'blend_step', 'prior_step', 'boost_table', 'make_submission',
-           'check_submission', 'write_submission', 'label_shift', 'plot_label_shift', 'pseudo_rows', 'holdout_score']
+__all__ = ['FOLD_NOTE', 'oof_scorer', 'boost_row', 'tta_rows', 'temperature_step', 'blend_step', 'prior_step', 'threshold_rows',
+           'boost_table', 'error_report', 'make_submission', 'check_submission', 'write_submission', 'label_shift',
+           'plot_label_shift', 'pseudo_rows', 'infer_results', 'oof_targets', 'holdout_score']
 
 # %% ../nbs/03c_infer_tools.ipynb #e02bb91b
-def boost_row(trick, p, y, metric, note=''):
-    "One row of the boost table: `trick`'s scores on OOF probabilities `p`"
-    return {'trick': trick, metric: score(metric, y, p), 'accuracy': score('accuracy', y, p), 'logloss': nll(p, y),
-            'note': note}
+def oof_scorer(y, fo, metric, multi_label=False, min_one=False):
+    "A function of OOF probabilities → {metric, accuracy, logloss}, for single- or multi-label targets `y`"
+    m = get_metric(metric, multi_label)
+    if not multi_label:
+        return lambda p: {metric: m(y, p), 'accuracy': score('accuracy', y, p), 'logloss': nll(p, y)}
+    def decisions(p):
+        if len(np.unique(fo)) < 2: return decide(p, fit_thresholds(y, p, metric, min_one=min_one), min_one)
+        return crossfit(lambda P, T: fit_thresholds(T, P, metric, min_one=min_one),
+                        lambda P, th: decide(P, th, min_one), p, y, fo)[0]
+    def sc(p):
+        d = None if m.probs else decisions(p)
+        return {metric: m(y, p) if m.probs else m(y, d, 0.5), 'accuracy': score('accuracy', y, d if d is not None
+                else decide(p, 0.5), True), 'logloss': bce(p, y)}
+    return sc
 
-def tta_rows(P, views, scales, y, metric, ckpts='best', orig_weight=1.0, average='prob'):
+def boost_row(trick, p, scorer, note=''):
+    "One row of the boost table: `trick`'s scores on OOF probabilities `p`"
+    return {'trick': trick, **scorer(p), 'note': note}
+
+def tta_rows(P, views, scales, scorer, ckpts='best', orig_weight=1.0, average='prob'):
     "Baseline, TTA, multi-scale and checkpoint-ensemble rows from every-view OOF predictions `P` (M, S, V, N, C)"
     c = lambda Q, vs=views: combine(Q, vs, orig_weight, average)
-    rows = [boost_row('baseline: 1 checkpoint, original view, 1 scale', P[0, 0, 0], y, metric)]
+    rows = [boost_row('baseline: 1 checkpoint, original view, 1 scale', P[0, 0, 0], scorer)]
     if len(views) > 1:
         if 'hflip' in views:
             i = [views.index('orig'), views.index('hflip')]
-            rows.append(boost_row('+ TTA orig,hflip', c(P[:1, :1, i], ['orig', 'hflip']), y, metric))
-        rows.append(boost_row(f'+ TTA {",".join(views)} (orig weight {orig_weight:g})', c(P[:1, :1]), y, metric))
-    if len(scales) > 1: rows.append(boost_row(f'+ multi-scale {scales}', c(P[:1]), y, metric))
-    if P.shape[0] > 1: rows.append(boost_row(f'+ checkpoint ensemble ({ckpts})', c(P), y, metric))
+            rows.append(boost_row('+ TTA orig,hflip', c(P[:1, :1, i], ['orig', 'hflip']), scorer))
+        rows.append(boost_row(f'+ TTA {",".join(views)} (orig weight {orig_weight:g})', c(P[:1, :1]), scorer))
+    if len(scales) > 1: rows.append(boost_row(f'+ multi-scale {scales}', c(P[:1]), scorer))
+    if P.shape[0] > 1: rows.append(boost_row(f'+ checkpoint ensemble ({ckpts})', c(P), scorer))
     return rows
 
 # %% ../nbs/03c_infer_tools.ipynb #4795df03
-def temperature_step(ps, y, fo, metric):
+def temperature_step(ps, y, fo, scorer, multi_label=False):
     "(rows, temperature per run or None, cross-fitted probabilities per run): temperatures kept where they help"
     if len(np.unique(fo)) < 2:
         note = 'needs OOF from ≥ 2 folds to cross-fit: not fitted'
         return [{'trick': '+ temperature', 'note': note}], [None] * len(ps), ps
-    reps = [temperature_report(p, y, fo) for p in ps]
+    reps = [temperature_report(p, y, fo, multi_label) for p in ps]
     temps = [r['T'] if r['helps'] else None for r in reps]
     note = '; '.join(f"T={r['T']:.2f} " + ('lowers' if r['helps'] else 'does not lower') +
                      f" cross-fitted log-loss {r['logloss_before']:.4f}→{r['logloss_after']:.4f}" for r in reps)
-    fit = lambda P, Y: fit_temperature(P, Y)
-    cf = [crossfit(fit, with_temperature, p, y, fo)[0] if t else p for p, t in zip(ps, temps)]
-    return [boost_row('+ temperature (cross-fitted)', cf[0], y, metric, note)], temps, cf
+    fit, apply = ((fit_sigmoid_temperature, with_sigmoid_temperature) if multi_label
+                  else (fit_temperature, with_temperature))
+    cf = [crossfit(lambda P, Y: fit(P, Y), apply, p, y, fo)[0] if t else p for p, t in zip(ps, temps)]
+    return [boost_row('+ temperature (cross-fitted)', cf[0], scorer, note)], temps, cf
 
-def blend_step(ps, y, fo, metric):
+def blend_step(ps, y, fo, scorer, multi_label=False):
     "(rows, weights, blended probabilities) of several runs; weights fitted on all OOF, scored cross-fitted"
     if len(ps) < 2: return [], np.ones(1), ps[0]
-    Pm, w = np.stack(ps), np.ones(len(ps))
-    fit, apply = lambda P, Y: fit_blend(P, Y), lambda P, w: blend(P, w)[None]
+    Pm, w, loss = np.stack(ps), np.ones(len(ps)), bce if multi_label else nll
+    fit, apply = lambda P, Y: fit_blend(P, Y, loss), lambda P, w: blend(P, w)[None]
     cf = crossfit(fit, apply, Pm, y, fo)[0][0] if len(np.unique(fo)) > 1 else blend(Pm, w)
-    rows = [boost_row(f'+ blend {len(ps)} runs (equal)', blend(Pm, w), y, metric),
-            boost_row(f'+ blend {len(ps)} runs (weights cross-fitted)', cf, y, metric)]
-    w = fit_blend(Pm, y)
+    rows = [boost_row(f'+ blend {len(ps)} runs (equal)', blend(Pm, w), scorer),
+            boost_row(f'+ blend {len(ps)} runs (weights cross-fitted)', cf, scorer)]
+    w = fit_blend(Pm, y, loss)
     return rows, w, blend(Pm, w)
 
 # %% ../nbs/03c_infer_tools.ipynb #5cffc481
-def prior_step(p, y, fo, metric):
+def prior_step(p, y, fo, metric, scorer):
     "(rows, class multipliers or None): class-prior adjustment for a decision metric, kept only if it helps"
     if get_metric(metric).probs:
         return [{'trick': '+ class-prior adjustment', 'note': f'{metric} scores probabilities: not applicable'}], None
@@ -68,42 +85,86 @@ def prior_step(p, y, fo, metric):
     rep = prior_report(p, y, fo, metric)
     cf = crossfit(lambda P, Y: fit_priors(P, Y, metric), lambda P, w: P * w, p, y, fo)[0]
     note = 'used' if rep['helps'] else 'does not help: not used'
-    row = boost_row('+ class-prior adjustment (cross-fitted)', cf, y, metric, note)
-    return [row], np.array(rep['weights']) if rep['helps'] else None
+    return [boost_row('+ class-prior adjustment (cross-fitted)', cf, scorer, note)], \
+           np.array(rep['weights']) if rep['helps'] else None
+
+def threshold_rows(p, y, fo, metric, min_one=False):
+    "(rows, threshold report): a global threshold and per-class thresholds for multi-label decisions, cross-fitted"
+    if get_metric(metric, True).probs: note = f'{metric} scores probabilities: thresholds only shape the submission'
+    else: note = ''
+    if len(np.unique(fo)) < 2:
+        th = fit_thresholds(y, p, metric, min_one=min_one)
+        return [{'trick': '+ thresholds', 'note': f'needs ≥ 2 folds to cross-fit: one global threshold {th:g}'}], \
+               dict(best='global', thresholds=[th] * p.shape[1], min_one=min_one)
+    r = threshold_report(y, p, fo, metric, min_one)
+    rows = [{'trick': '+ threshold per class (cross-fitted)', metric: r['per_class'],
+             'note': note or ('used' if r['best'] == 'per_class' else 'not better than one global threshold')}]
+    return rows, r
 
 # %% ../nbs/03c_infer_tools.ipynb #2c758e20
 FOLD_NOTE = 'no OOF score of its own: each OOF row was predicted by the one fold model that never saw it'
 
 def boost_table(runs, y, fo, metric, ckpts='best', orig_weight=1.0, average='prob', temperature=True,
-                prior_adjust=False):
-    "(boost table, fitted: OOF probabilities, temperatures, blend weights, priors) for runs with `P_oof` predictions"
-    main = runs[0]
-    rows = tta_rows(main['P_oof'], main['views'], main['scales'], y, metric, ckpts, orig_weight, average)
+                prior_adjust=False, multi_label=False, min_one=False):
+    "(boost table, fitted: OOF probabilities, temperatures, blend weights, priors, thresholds) of runs' `P_oof`"
+    sc = oof_scorer(y, fo, metric, multi_label, min_one)
+    rows = tta_rows(runs[0]['P_oof'], runs[0]['views'], runs[0]['scales'], sc, ckpts, orig_weight, average)
     ps = [combine(b['P_oof'], b['views'], orig_weight, average) for b in runs]
-    temps = [None] * len(runs)
+    temps, priors, th = [None] * len(runs), None, None
     if temperature:
-        r, temps, ps = temperature_step(ps, y, fo, metric)
+        r, temps, ps = temperature_step(ps, y, fo, sc, multi_label)
         rows += r
-    r, weights, p = blend_step(ps, y, fo, metric)
+    r, weights, p = blend_step(ps, y, fo, sc, multi_label)
     rows += r
-    priors = None
-    if prior_adjust:
-        r, priors = prior_step(p, y, fo, metric)
+    if multi_label:
+        r, th = threshold_rows(p, y, fo, metric, min_one)
+        rows += r
+    elif prior_adjust:
+        r, priors = prior_step(p, y, fo, metric, sc)
         rows += r
     rows.append({'trick': '+ fold ensemble (test only)', 'note': FOLD_NOTE})
     boost = pd.DataFrame(rows)
     boost.insert(2, 'delta', (boost[metric] - boost[metric].iloc[0]).round(4))
-    return boost, dict(p=p, temps=temps, weights=weights, priors=priors)
+    return boost, dict(p=p, temps=temps, weights=weights, priors=priors, thresholds=th)
 
-# %% ../nbs/03c_infer_tools.ipynb #4b7153dd
-def make_submission(sample_sub, id_col, label_col, probs, vocab, label_delim=' ', thresh=0.5, multi_label=False):
-    "Submission DataFrame in sample_submission's columns and row order"
+# %% ../nbs/03c_infer_tools.ipynb #e976b7d1
+def _loss_grid(comp, images, titles, title):
+    return show_grid(comp.root, images, titles, ncols=4, title=title)
+
+def error_report(comp, oof_rows, y, p, out, thresholds=None, min_one=False):
+    "Per-class table of the final OOF predictions `p`; confusion (or confused tags) and top losses saved to `out`"
+    V = np.asarray(comp.vocab, dtype=object)
+    if comp.multi_label:
+        D = decide(p, thresholds, min_one)
+        per_class, confused = error_analysis_multi(y, D, comp.vocab)
+        save_csv(confused, out/'confused_tags.csv')
+        q = np.clip(p, 1e-7, 1 - 1e-7)
+        worst = np.argsort((y * np.log(q) + (1 - y) * np.log(1 - q)).mean(1))[:16]  # the highest cross-entropy
+        titles = [f"{' '.join(V[y[i] > 0])} → {' '.join(V[D[i] > 0])}" for i in worst]
+        fig = _loss_grid(comp, oof_rows.image.values[worst], titles, 'Top losses (truth → predicted tags)')
+    else:
+        oof = pd.concat([oof_rows.reset_index(drop=True), pd.DataFrame(p, columns=comp.vocab)], axis=1)
+        cm, per_class = error_analysis(oof, comp.vocab)
+        save_csv(cm.reset_index(names='truth'), out/'confusion.csv')
+        save_fig(plot_confusion(cm), out/'confusion.png')
+        tl = top_losses(oof, comp.vocab, 4)
+        titles = [f'{t} → {d} ({v:.2f})' for t, d, v in zip(tl.target, tl.pred, tl.p_true)]
+        fig = _loss_grid(comp, tl.image, titles, 'Top losses per class (truth → predicted, p(truth))')
+    save_fig(fig, out/'top_losses.png')
+    save_csv(per_class, out/'per_class.csv')
+    return per_class
+
+# %% ../nbs/03c_infer_tools.ipynb #d4471d33
+def make_submission(sample_sub, id_col, label_col, probs, vocab, label_delim=' ', thresh=0.5, multi_label=False,
+                    min_one=False):
+    "Submission DataFrame in sample_submission's columns and row order (multi-label: tags at `thresh`, joined)"
     sub, probs = sample_sub.copy(), np.asarray(probs)
     if set(vocab) <= set(sub.columns):  # the competition asks for probabilities
         for i, v in enumerate(vocab): sub[v] = probs[:, i]
         return sub
     V = np.asarray(vocab, dtype=object)
-    sub[label_col] = [label_delim.join(V[r >= thresh]) for r in probs] if multi_label else V[probs.argmax(1)]
+    if multi_label: sub[label_col] = [label_delim.join(V[r > 0]) for r in decide(probs, thresh, min_one)]
+    else: sub[label_col] = V[probs.argmax(1)]
     return sub
 
 def _check_ids(ids, want):
@@ -117,7 +178,7 @@ def _check_ids(ids, want):
         raise CompError(f'submission ids are not in sample_submission order (row {i + 1}: {ids.iloc[i]!r}, '
                         f'expected {want.iloc[i]!r})')
 
-# %% ../nbs/03c_infer_tools.ipynb #c425c2a9
+# %% ../nbs/03c_infer_tools.ipynb #96caad82
 def check_submission(sub, sample_sub, id_col):
     "Refuse a submission whose columns, ids or order differ from sample_submission, or that has missing values"
     if list(sub.columns) != list(sample_sub.columns):
@@ -135,11 +196,11 @@ def write_submission(sub, sample_sub, id_col, path):
     check_submission(sub, sample_sub, id_col)
     return save_csv(sub, path)
 
-# %% ../nbs/03c_infer_tools.ipynb #d4471d33
+# %% ../nbs/03c_infer_tools.ipynb #c10abd8a
 def label_shift(train_labels, pred_labels, vocab):
-    "Train vs predicted-test label shares, and the largest absolute difference"
-    a = pd.Series(train_labels).value_counts(normalize=True).reindex(vocab, fill_value=0)
-    b = pd.Series(pred_labels).value_counts(normalize=True).reindex(vocab, fill_value=0)
+    "Train vs predicted-test label shares (tags: lists are counted per tag), and the largest absolute difference"
+    share = lambda s: pd.Series(list(s)).explode().value_counts(normalize=True).reindex(vocab, fill_value=0)
+    a, b = share(train_labels), share(pred_labels)
     df = pd.DataFrame({'label': vocab, 'train': a.values.round(4), 'test_pred': b.values.round(4)})
     return df, float((a - b).abs().max())
 
@@ -152,22 +213,45 @@ def plot_label_shift(shift, max_dev):
     ax.set(xlabel='share', title=f'Train vs predicted test labels (max diff {max_dev:.1%})')
     return fig
 
-def pseudo_rows(test_images, probs_by_fold, vocab, thresh):
-    "Per fold k: test images that fold k's models label with confidence ≥ `thresh` (its own teacher: no valid leak)"
+def pseudo_rows(test_images, probs_by_fold, vocab, thresh, multi=None):
+    "Per fold k: test images fold k's models label with confidence ≥ `thresh` (its own teacher: no valid leak)"
     rows, V = [], np.asarray(vocab, dtype=object)
     for k, p in probs_by_fold.items():
-        keep = p.max(1) >= thresh
-        rows.append(pd.DataFrame({'image': np.asarray(test_images)[keep], 'label': V[p[keep].argmax(1)], 'fold': k,
-                                  'confidence': p[keep].max(1).round(4)}))
+        if multi:  # every tag decided with confidence: p ≥ thresh or ≤ 1 - thresh
+            conf = np.maximum(p, 1 - p).min(1)
+            lab = [multi['delim'].join(V[r > 0]) for r in decide(p, multi['thresholds'], multi.get('min_one'))]
+        else: conf, lab = p.max(1), V[p.argmax(1)]
+        keep = conf >= thresh
+        rows.append(pd.DataFrame({'image': np.asarray(test_images)[keep], 'label': np.asarray(lab, dtype=object)[keep],
+                                  'fold': k, 'confidence': conf[keep].round(4)}))
     if not rows: return pd.DataFrame(columns=['image', 'label', 'fold', 'confidence'])
     return pd.concat(rows, ignore_index=True)
 
-# %% ../nbs/03c_infer_tools.ipynb #96caad82
-def holdout_score(comp, sub, probs, metric='macro_f1'):
+# %% ../nbs/03c_infer_tools.ipynb #71435995
+def infer_results(runs, fit, boost, metric, **extra):
+    "What infer.json keeps: views, scales, folds, runs and everything fitted, the final OOF score, and `extra`"
+    pri = fit['priors']
+    return dict(tta=runs[0]['views'], scales=runs[0]['scales'], folds=list(runs[0]['members']),
+                runs=[str(b['run']) for b in runs], blend_weights=fit['weights'].tolist(), temperatures=fit['temps'],
+                priors=None if pri is None else pri.tolist(), thresholds=fit['thresholds'],
+                oof={metric: float(boost[metric].dropna().iloc[-1])}, **extra)
+
+def oof_targets(labels, vocab, multi_label=False, delim=' '):
+    "Class indices of single labels, or the multi-hot matrix of delimited tag strings"
+    o2i = {v: i for i, v in enumerate(vocab)}
+    if not multi_label: return np.array([o2i[v] for v in labels])
+    T = np.zeros((len(labels), len(vocab)), np.float32)
+    for r, s in enumerate(labels):
+        for t in str(s).split(delim or ' '):
+            if t: T[r, o2i[t]] = 1
+    return T
+
+def holdout_score(comp, sub, probs, metric='macro_f1', thresholds=0.5, min_one=False):
     "Scores of the test predictions against a holdout's answers (images of dropped classes are not scored)"
     keep = sub[comp.id_col].isin(set(comp.answers.id)).values
-    o2i = {v: i for i, v in enumerate(comp.vocab)}
-    t = np.array([o2i[v] for v in comp.answers.set_index('id').loc[sub[comp.id_col][keep], 'label']])
-    p = probs[keep]
-    return {'accuracy': score('accuracy', t, p), 'macro_f1': score('macro_f1', t, p), metric: score(metric, t, p),
-            'n': len(t)}
+    t = oof_targets(comp.answers.set_index('id').loc[sub[comp.id_col][keep], 'label'], comp.vocab, comp.multi_label,
+                    comp.label_delim)
+    p, ml = probs[keep], comp.multi_label
+    if ml: p = decide(p, thresholds, min_one)  # the submitted decisions
+    names = ['samples_f1', 'micro_f1', 'macro_f1'] if ml else ['accuracy', 'macro_f1']
+    return {**{n: score(n, t, p, ml) for n in dict.fromkeys(names + [metric])}, 'n': len(t)}

@@ -6,11 +6,13 @@
 from __future__ import annotations
 import numpy as np, pandas as pd
 from .core import *
-from .metrics import get_metric, score
+from .metrics import get_metric, score, THRESH_GRID
 
 # %% auto #0
 __all__ = ['PRIOR_GRID', 'crossfit', 'nll', 'metric_of', 'with_temperature', 'fit_temperature', 'temperature_report', 'blend',
-           'fit_blend', 'fit_priors', 'prior_report', 'error_analysis', 'top_losses', 'plot_confusion']
+           'fit_blend', 'fit_priors', 'prior_report', 'bce', 'with_sigmoid_temperature', 'fit_sigmoid_temperature',
+           'decide', 'fit_thresholds', 'threshold_report', 'error_analysis', 'top_losses', 'plot_confusion',
+           'error_analysis_multi']
 
 # %% ../nbs/03a_oof.ipynb #f2b0c226
 def crossfit(fit, apply, X, y, folds):
@@ -45,11 +47,13 @@ def fit_temperature(p, y):
     r = minimize_scalar(lambda lt: nll(with_temperature(p, np.exp(lt)), y), bounds=(-3, 3), method='bounded')
     return float(np.exp(r.x))
 
-def temperature_report(p, y, folds):
+def temperature_report(p, y, folds, multi_label=False):
     "Cross-fitted OOF log-loss before/after temperature scaling, the temperature fitted on all rows, whether it helps"
-    cf, prm = crossfit(lambda P, Y: fit_temperature(P, Y), lambda P, T: with_temperature(P, T), p, y, folds)
-    before, after = nll(p, y), nll(cf, y)
-    return {'T': fit_temperature(p, y), 'T_per_fold': prm, 'logloss_before': before, 'logloss_after': after,
+    fit, apply, loss = ((fit_sigmoid_temperature, with_sigmoid_temperature, bce) if multi_label
+                        else (fit_temperature, with_temperature, nll))
+    cf, prm = crossfit(lambda P, Y: fit(P, Y), apply, p, y, folds)
+    before, after = loss(p, y), loss(cf, y)
+    return {'T': fit(p, y), 'T_per_fold': prm, 'logloss_before': before, 'logloss_after': after,
             'helps': after < before}
 
 # %% ../nbs/03a_oof.ipynb #b9018a48
@@ -58,12 +62,12 @@ def blend(P, w):
     w = np.asarray(w, float)
     return np.tensordot(w / w.sum(), P, axes=1)
 
-def fit_blend(P, y):
-    "Simplex weights for members `P` (M, N, C) minimising log-loss"
+def fit_blend(P, y, loss=None):
+    "Simplex weights for members `P` (M, N, C) minimising `loss` (default: log-loss)"
     from scipy.optimize import minimize
-    M = P.shape[0]
+    M, loss = P.shape[0], loss or nll
     if M == 1: return np.ones(1)
-    f = lambda a: nll(blend(P, np.exp(a - a.max())), y)
+    f = lambda a: loss(blend(P, np.exp(a - a.max())), y)
     r = minimize(f, np.zeros(M), method='Nelder-Mead', options={'xatol': 1e-3, 'fatol': 1e-6, 'maxiter': 400 * M})
     w = np.exp(r.x - r.x.max())
     return w / w.sum()
@@ -92,6 +96,55 @@ def prior_report(p, y, folds, metric='macro_f1'):
     return {'weights': fit_priors(p, y, metric).tolist(), 'before': before, 'after': after, 'helps': helps}
 
 # %% ../nbs/03a_oof.ipynb #681cbd62
+def bce(p, T, eps=1e-7):
+    "Mean binary cross-entropy of probabilities `p` against multi-hot `T`"
+    p = np.clip(p, eps, 1 - eps)
+    return float(-(T * np.log(p) + (1 - T) * np.log(1 - p)).mean())
+
+def with_sigmoid_temperature(p, T):
+    "Per-class probabilities with their logits divided by `T`"
+    p = np.clip(p, 1e-7, 1 - 1e-7)
+    return 1 / (1 + np.exp(-np.log(p / (1 - p)) / T))
+
+def fit_sigmoid_temperature(p, T):
+    "The temperature minimising the binary cross-entropy of `p` on `T`"
+    from scipy.optimize import minimize_scalar
+    r = minimize_scalar(lambda lt: bce(with_sigmoid_temperature(p, np.exp(lt)), T), bounds=(-3, 3), method='bounded')
+    return float(np.exp(r.x))
+
+# %% ../nbs/03a_oof.ipynb #f8b0edb0
+def decide(P, th, min_one=False):
+    "Multi-hot decisions: `P` ≥ `th` (a scalar or one per class); `min_one` gives an empty row its top class"
+    D = (np.asarray(P) >= np.asarray(th)).astype(np.float32)
+    if min_one:
+        empty = D.sum(1) == 0
+        D[np.flatnonzero(empty), np.asarray(P)[empty].argmax(1)] = 1
+    return D
+
+def fit_thresholds(T, P, metric='macro_f1', per_class=False, min_one=False, grid=THRESH_GRID):
+    "The global threshold (or one per class) that makes `metric` of the decisions best on (T, P)"
+    m = get_metric(metric, True)
+    sc = lambda th: m(T, decide(P, th, min_one), 0.5)
+    th = float(grid[m.best([sc(t) for t in grid])])
+    if not per_class: return th
+    th = np.full(P.shape[1], th)
+    for c in range(P.shape[1]):  # coordinate ascent, one pass from the global threshold
+        cands = [np.where(np.arange(P.shape[1]) == c, t, th) for t in grid]
+        th = cands[m.best([sc(v) for v in cands])]
+    return th
+
+def threshold_report(T, P, folds, metric='macro_f1', min_one=False):
+    "Cross-fitted scores of a global threshold and of per-class thresholds; the better, fitted on all rows"
+    m, out = get_metric(metric, True), {}
+    for kind in ('global', 'per_class'):
+        fit = lambda P_, T_: fit_thresholds(T_, P_, metric, kind == 'per_class', min_one)
+        D, _ = crossfit(fit, lambda P_, th: decide(P_, th, min_one), P, T, folds)
+        out[kind] = m(T, D, 0.5)
+    best = 'per_class' if m.better(out['per_class'], out['global']) else 'global'
+    th = fit_thresholds(T, P, metric, best == 'per_class', min_one)
+    return dict(out, best=best, thresholds=np.broadcast_to(th, (P.shape[1],)).tolist(), min_one=min_one)
+
+# %% ../nbs/03a_oof.ipynb #75942d45
 def error_analysis(oof, vocab):
     "(confusion matrix, per-class precision/recall/F1/support) of OOF argmax predictions"
     from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
@@ -120,3 +173,18 @@ def plot_confusion(cm, title='OOF confusion matrix'):
     sns.heatmap(cm, annot=True, fmt='d', cmap='Blues', cbar=False, ax=ax)
     ax.set(xlabel='predicted', ylabel='truth', title=title)
     return fig
+
+# %% ../nbs/03a_oof.ipynb #34697705
+def error_analysis_multi(T, D, vocab):
+    "Per tag precision, recall, F1 and support of decisions `D`; and the tags most often predicted instead of another"
+    from sklearn.metrics import precision_recall_fscore_support
+    pr, rc, f1, n = precision_recall_fscore_support(T, D, zero_division=0)
+    rep = pd.DataFrame({'label': vocab, 'precision': pr.round(4), 'recall': rc.round(4), 'f1': f1.round(4),
+                        'support': n})
+    pairs = {}
+    for t, d in zip(np.asarray(T) > 0.5, np.asarray(D) > 0.5):  # each missed tag against each wrong tag of its image
+        for a in np.flatnonzero(t & ~d):
+            for b in np.flatnonzero(d & ~t): pairs[(vocab[a], vocab[b])] = pairs.get((vocab[a], vocab[b]), 0) + 1
+    conf = pd.DataFrame([dict(truth=a, predicted=b, images=k) for (a, b), k in pairs.items()],
+                        columns=['truth', 'predicted', 'images'])
+    return rep, conf.sort_values('images', ascending=False, ignore_index=True)

@@ -11,7 +11,7 @@ from PIL import Image
 from .core import *
 
 # %% auto #0
-__all__ = ['SAMPLE_RECIPE', 'make_sample']
+__all__ = ['SAMPLE_RECIPE', 'MULTI_RECIPE', 'SAMPLES', 'make_sample', 'make_sample_multilabel']
 
 # %% ../nbs/00d_sample.ipynb #f383ec25
 def _digits(test_frac=0.2):
@@ -51,3 +51,39 @@ def make_sample(dest=None, size=32, test_frac=0.2):
     pd.DataFrame({'id': ids_te, 'label': y[idx_te]}).to_csv(tmp/'answers.csv', index=False)
     (tmp/'compnb.json').write_text(json.dumps(SAMPLE_RECIPE | {'size': size}, indent=2))
     return _publish(tmp, dest)
+
+# %% ../nbs/00d_sample.ipynb #ff8200e5
+MULTI_RECIPE = dict(SAMPLE_RECIPE, name='sample-multilabel', label_delim=' ', size=32, epochs=4, lr=1e-2)
+
+def _pairs(imgs, y, idx, rng, size):
+    "Images of two digits side by side (one in ten a single digit) and their space-joined label sets"
+    other = rng.permutation(idx)
+    out, labels = [], []
+    for i, j in zip(idx, other):
+        single = rng.random() < 0.1
+        a = np.asarray(Image.fromarray(imgs[i]).resize((size, size), Image.BILINEAR))
+        b = np.zeros_like(a) if single else np.asarray(Image.fromarray(imgs[j]).resize((size, size), Image.BILINEAR))
+        out.append(np.concatenate([a, b], 1))
+        labels.append(' '.join(sorted({str(y[i])} | (set() if single else {str(y[j])}))))
+    return out, labels
+
+def make_sample_multilabel(dest=None, size=32, test_frac=0.2, seed=0):
+    "Build (once) the two-digit multi-label mini competition and return its folder"
+    dest = Path(dest) if dest else cache_root()/'sample'/f'digits-multilabel-v2-{size}'
+    if (dest/'compnb.json').exists(): return dest
+    imgs, y, idx_tr, idx_te = _digits(test_frac)
+    rng, tmp = np.random.default_rng(seed), dest.with_name(f'{dest.name}.tmp{os.getpid()}')
+    shutil.rmtree(tmp, ignore_errors=True)
+    for sub, idx, pre in (('train', idx_tr, 'tr'), ('test', idx_te, 'te')):
+        (tmp/sub).mkdir(parents=True)
+        ims, labs = _pairs(imgs, y, idx, rng, size)
+        for k, a in enumerate(ims): Image.fromarray(a).save(tmp/sub/f'{pre}{k:04d}.png')
+        ids = [f'{pre}{k:04d}' for k in range(len(ims))]
+        if sub == 'train': pd.DataFrame({'id': ids, 'labels': labs}).to_csv(tmp/'train.csv', index=False)
+        else:
+            pd.DataFrame({'id': ids, 'labels': '0'}).to_csv(tmp/'sample_submission.csv', index=False)
+            pd.DataFrame({'id': ids, 'labels': labs}).to_csv(tmp/'answers.csv', index=False)
+    (tmp/'compnb.json').write_text(json.dumps(MULTI_RECIPE, indent=2))
+    return _publish(tmp, dest)
+
+SAMPLES = {'sample': make_sample, 'sample-multilabel': make_sample_multilabel}

@@ -15,7 +15,8 @@ from .data import *
 # %% auto #0
 __all__ = ['GROUP_SCHEMES', 'SCHEMES', 'choose_scheme', 'balanced_group_folds', 'make_folds', 'split_report', 'folds_hash',
            'cheap_features', 'adversarial_auc', 'read_auc', 'adv_valid_folds', 'split_labels', 'load_split',
-           'load_folds', 'split_groups', 'adversarial_check', 'split_warnings', 'plot_folds']
+           'load_folds', 'parse_merge', 'parse_drop', 'relabel', 'split_groups', 'adversarial_check', 'split_warnings',
+           'plot_folds']
 
 # %% ../nbs/01a_split_tools.ipynb #9f118219
 GROUP_SCHEMES = ('gkf', 'sgkf', 'sgkf_sklearn')
@@ -200,6 +201,43 @@ def load_folds(run, comp, n_folds=5, seed=42):
     return load_split(run, comp, n_folds, seed)[1]
 
 # %% ../nbs/01a_split_tools.ipynb #a481970a
+def parse_merge(s):
+    "'a>b|c>d' → {'a': 'b', 'c': 'd'}"
+    if isinstance(s, dict): return s
+    out = {}
+    for part in [p for p in str(s or '').split('|') if p.strip()]:
+        if '>' not in part: raise CompError(f"merge_classes: {part!r} needs the form 'old>new' (several joined by |)")
+        a, b = part.split('>', 1); out[a.strip()] = b.strip()
+    return out
+
+def parse_drop(s):
+    "'a|b' → ['a', 'b']"
+    return list(s) if isinstance(s, (list, tuple)) else [p.strip() for p in str(s or '').split('|') if p.strip()]
+
+# %% ../nbs/01a_split_tools.ipynb #2618b63a
+def relabel(comp, merge=None, drop=()):
+    "A copy of `comp` with classes merged (old → new) and dropped (their images leave train and the holdout answers)"
+    import copy
+    merge, drop = parse_merge(merge), parse_drop(drop)
+    unknown = [c for c in list(merge) + list(merge.values()) + drop if c not in comp.vocab]
+    if unknown: raise CompError(f'unknown class(es) {unknown} in merge_classes/drop_classes; classes are {comp.vocab}')
+    if not merge and not drop: return comp
+    c = copy.copy(comp)
+    f = lambda l: merge.get(l, l)
+    t = comp.train.copy()
+    if comp.multi_label:
+        t['labels'] = t['labels'].map(lambda ls: sorted({f(l) for l in ls if l not in drop}))
+        t = t[t['labels'].map(len) > 0]
+    else:
+        t = t[~t.label.isin(drop)]; t['label'] = t.label.map(f)
+    c.train = t.reset_index(drop=True)
+    c.vocab = [v for v in comp.vocab if v not in drop and v not in merge]
+    if comp.answers is not None and not comp.multi_label:
+        a = comp.answers[~comp.answers.label.isin(drop)].copy(); a['label'] = a.label.map(f); c.answers = a
+    c.relabelled = {'merge': merge, 'drop': drop}
+    return c
+
+# %% ../nbs/01a_split_tools.ipynb #9acda2aa
 def split_groups(comp, pairs, dups, dup_link=True):
     "Group per training row for the split (None when there are no groups), linked through near-duplicate `pairs`"
     has_col = comp.has_group
@@ -226,7 +264,7 @@ def split_warnings(report):
         log(f"WARNING: classes living in a single group cannot be validated by a group split: "
             f"{report['single_group_classes']}; merge_classes='old>new' or drop_classes='name' handle them")
 
-# %% ../nbs/01a_split_tools.ipynb #2618b63a
+# %% ../nbs/01a_split_tools.ipynb #a1338954
 def plot_folds(comp, folds):
     "Valid images per fold, and the label shares of each fold's valid part"
     import matplotlib.pyplot as plt

@@ -333,13 +333,14 @@ def read_pseudo(path, comp):
     if icol is None or lcol is None:
         raise CompError(f'{path}: needs an image column and a label column; found {list(df.columns)}')
     voc, known = set(comp.vocab), set(comp.train.image)
-    _rows_where(path, df[lcol], [i + 1 for i, l in enumerate(df[lcol]) if l not in voc],
+    tags = lambda l: [t for t in str(l).split(comp.label_delim) if t] if comp.multi_label else [l]
+    _rows_where(path, df[lcol], [i + 1 for i, l in enumerate(df[lcol]) if not set(tags(l)) <= voc],
                 f'unknown label(s) in column {lcol!r} (labels must be among {comp.vocab})')
     _rows_where(path, df[icol], [i + 1 for i, p in enumerate(df[icol]) if not (comp.root/p).is_file()],
                 f'image(s) not found under {comp.root}')
     _rows_where(path, df[icol], [i + 1 for i, p in enumerate(df[icol]) if p in known],
                 'training images, but pseudo-labels are for unlabelled (e.g. test) images,')
-    out = pd.DataFrame({'image': df[icol].values, comp.target: df[lcol].values})
+    out = pd.DataFrame({'image': df[icol].values, comp.target: [tags(l) if comp.multi_label else l for l in df[lcol]]})
     if 'fold' in df.columns:
         f = pd.to_numeric(df.fold, errors='coerce')
         _rows_where(path, df.fold, [i + 1 for i, v in enumerate(f) if pd.isna(v) or v != int(v)],

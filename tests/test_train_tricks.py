@@ -88,8 +88,7 @@ def test_clothing10_cache_reused(runs, tmp_path, monkeypatch):
 
 
 def test_multilabel_through_the_stages(runs, tmp_path):
-    "label_delim → sigmoid + BCE in 03, a threshold chosen on OOF in metrics.json; 04 says plainly it can't yet"
-    from compnb.core import CompError
+    "label_delim → sigmoid + BCE in 03, a threshold chosen on OOF in metrics.json; 04 thresholds and writes tags"
     from compnb.sample import make_sample
     ml = tmp_path/'ml'
     ml.mkdir()
@@ -101,4 +100,26 @@ def test_multilabel_through_the_stages(runs, tmp_path):
     m = load_json(tmp_path/'run'/'train'/'metrics.json')
     cfg = load_json(tmp_path/'run'/'train'/'model.json')
     assert cfg['loss'] == 'bce' and cfg['multi_label'] and 0 < m['threshold'] < 1 and set(m['folds']) == {'0'}
-    with pytest.raises(CompError, match='multi-label'): exec_nb('04_infer', tmp_path/'run', data=str(ml), label_delim=' ')
+
+
+def test_multilabel_sample_end_to_end(runs, tmp_path):
+    "data='sample-multilabel' (two digits an image): the reader finds the tags, 04 writes space-separated tags in\n    sample_submission's order, and they score ≥ 0.9 samples-F1 on the answer key"
+    from compnb.sample import make_sample_multilabel
+    from compnb.metrics import score
+    from compnb.infer import oof_targets
+    run = tmp_path/'run'
+    for s, p in [('02_split', {}), ('03_train', dict(fold=0)), ('04_infer', dict(pseudo_thresh=0.9))]:
+        exec_nb(s, run, data='sample-multilabel', **p)
+    d = make_sample_multilabel()
+    sub = pd.read_csv(run/'infer'/'submission.csv', dtype=str, keep_default_na=False)
+    ss = pd.read_csv(d/'sample_submission.csv', dtype=str)
+    assert list(sub.columns) == list(ss.columns) and list(sub.id) == list(ss.id)
+    assert sub['labels'].str.contains(' ').mean() > 0.5 and (sub['labels'] != '').all()  # tags, at least one each
+    ans = pd.read_csv(d/'answers.csv', dtype=str).set_index('id').loc[sub.id]
+    voc = [str(i) for i in range(10)]
+    sf1 = score('samples_f1', oof_targets(ans['labels'], voc, True), oof_targets(sub['labels'], voc, True), True)
+    assert sf1 >= 0.9, sf1
+    b = pd.read_csv(run/'infer'/'boost.csv')
+    assert b.trick.str.startswith('+ threshold').any() and (run/'infer'/'confused_tags.csv').exists()
+    ps = pd.read_csv(run/'infer'/'pseudo.csv', dtype=str)
+    assert len(ps) and ps['label'].str.split(' ').map(lambda ts: set(ts) <= set(voc)).all()
