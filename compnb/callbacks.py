@@ -16,8 +16,8 @@ from .models import unwrap, state_hash, save_state
 from .metrics import get_metric
 
 # %% auto #0
-__all__ = ['ToFloat', 'ChannelsLast', 'EMA', 'trick_callbacks', 'DistTrace', 'TrialReport', 'link_or_copy', 'keep_names',
-           'EpochRecorder']
+__all__ = ['ToFloat', 'ChannelsLast', 'EMA', 'ArcLabels', 'trick_callbacks', 'DistTrace', 'is_oom', 'FaultInjection',
+           'NonFiniteLoss', 'StopOnNaN', 'TrialReport', 'link_or_copy', 'keep_names', 'EpochRecorder']
 
 # %% ../nbs/02e_callbacks.ipynb #60f8c744
 class ToFloat(Callback):
@@ -50,8 +50,15 @@ class EMA(Callback):
             self.raw = None
 
 # %% ../nbs/02e_callbacks.ipynb #89600e01
+class ArcLabels(Callback):
+    "Hand the ArcFace head the batch's targets before each training forward (its margin needs them)"
+    order = -3
+    def before_batch(self): self._arc().y = self.yb[0] if self.training else None
+    def after_batch(self): self._arc().y = None
+    def _arc(self): return unwrap(self.learn.model)[2]
+
 def trick_callbacks(cfg):
-    "fastai callbacks for mixup, cutmix, gradient accumulation, channels-last batches and EMA"
+    "fastai callbacks for mixup, cutmix, gradient accumulation, channels-last batches, EMA and the ArcFace head"
     from fastai.callback.mixup import MixUp, CutMix
     from fastai.callback.training import GradientAccumulation
     cbs = []
@@ -60,9 +67,13 @@ def trick_callbacks(cfg):
         if cfg['loss'] == 'soft_f1':
             raise CompError('mixup/cutmix need a per-image loss: use ce, label_smoothing or focal')
         cbs += [ToFloat(), MixUp(cfg['mixup']) if cfg['mixup'] else CutMix(cfg['cutmix'])]
-    if cfg.get('accum', 1) > 1: cbs.append(GradientAccumulation(cfg['bs'] * cfg['accum']))
+    bs = 64 if cfg.get('bs') == 'auto' else cfg.get('bs', 64)
+    if cfg.get('accum', 1) > 1: cbs.append(GradientAccumulation(bs * cfg['accum']))
     if cfg.get('channels_last'): cbs.append(ChannelsLast())
     if cfg.get('ema'): cbs.append(EMA(cfg['ema']))
+    if cfg.get('head') == 'arcface':
+        if cfg.get('mixup') or cfg.get('cutmix'): raise CompError("head='arcface' needs hard labels: drop mixup/cutmix")
+        cbs.append(ArcLabels())
     return cbs
 
 # %% ../nbs/02e_callbacks.ipynb #a66ddc35
@@ -95,33 +106,81 @@ class DistTrace(Callback):
         save_json(rec, d/f'rank{rank()}.json')
 
 # %% ../nbs/02e_callbacks.ipynb #6d921de7
+def is_oom(e):
+    "True for an out-of-memory error of CUDA, MPS or the CPU allocator"
+    return isinstance(e, getattr(torch, 'OutOfMemoryError', ())) or (
+        isinstance(e, RuntimeError) and any(s in str(e) for s in ('out of memory', "can't allocate memory")))
+
+class FaultInjection(Callback):
+    "Test hook: `COMPNB_FAKE_OOM='16@2'` (batches over 16 from epoch 2), `COMPNB_FAKE_NAN='2'` (a NaN loss in epoch 2)"
+    order = -10
+    def __init__(self, rec): self.rec, self.n = rec, 0
+    def before_train(self): self.n = len(self.rec.rows) + 1  # this epoch of the fold, counting from 1
+    def before_batch(self):
+        oom = os.environ.get('COMPNB_FAKE_OOM')
+        if oom and self.training:
+            bs, ep = (int(v) for v in oom.split('@'))
+            if self.n >= ep and len(self.xb[0]) > bs:
+                raise RuntimeError('CUDA out of memory (injected by COMPNB_FAKE_OOM)')
+    def after_loss(self):
+        nan = os.environ.get('COMPNB_FAKE_NAN')
+        if nan and self.training and self.n == int(nan): self.learn.loss_grad = self.learn.loss_grad * float('nan')
+
+class NonFiniteLoss(CompError): "The training loss became NaN or infinite"
+
+class StopOnNaN(Callback):
+    "Stop the fold when the training loss is not finite, saying where and what to try"
+    order = -9  # right after FaultInjection
+    def __init__(self, fold, rec, lr=None): self.fold, self.rec, self.lr = fold, rec, lr
+    def after_loss(self):
+        v = self.learn.loss_grad
+        if not self.training or torch.isfinite(v).all(): return
+        r = self.rec
+        where = f'fold {self.fold}, stage {r.stage + 1}/{r.n_stages} ({r.size} px), epoch {self.epoch + 1}'
+        raise NonFiniteLoss(f'{where}, batch {self.iter + 1}: the training loss is {float(v)} (not finite); '
+                            'training stopped. '
+                            'The last good epoch is checkpointed: resume=True continues after it. Try a lower lr'
+                            f"{f' (now {self.lr})' if self.lr else ''}, precision='fp32' or 'bf16' instead of fp16, or "
+                            'less aggressive mixup/cutmix.')
+
+# %% ../nbs/02e_callbacks.ipynb #93584a49
 class TrialReport(Callback):
     "Report the validation metric to an Optuna trial after each epoch; `TrialPruned` when the pruner says so"
     order = 65  # after EpochRecorder (60) wrote the epoch down
-    def __init__(self, storage, study, trial_id, metric='macro_f1'):
-        self.storage, self.study, self.trial_id, self.metric, self.step = storage, study, int(trial_id), metric, 0
+    steps = {}  # (study, trial) → the next step: one trial's folds report one running count
+    def __init__(self, storage, study, trial_id, metric='macro_f1', pruner=None):
+        self.storage, self.study, self.trial_id, self.metric = storage, study, int(trial_id), metric
+        self.pruner = pruner  # {'class': a name in optuna.pruners, **its keywords}; None: Optuna's default
     @classmethod
     def from_env(cls, metric):
         "The callback for the trial named in `COMPNB_TRIAL`, or None outside `compnb tune`"
         t = os.environ.get('COMPNB_TRIAL')
         if not t: return None
         t = json.loads(t)
-        return cls(t['storage'], t['study'], t['trial'], metric)
+        return cls(t['storage'], t['study'], t['trial'], metric, t.get('pruner'))
     def before_fit(self):
         import optuna
-        if not hasattr(self, 'trial'):
-            study = optuna.load_study(study_name=self.study, storage=self.storage)
-            self.trial = optuna.trial.Trial(study, self.trial_id)
+        if hasattr(self, 'trial'): return
+        kw = dict(self.pruner or {})
+        pruner = getattr(optuna.pruners, kw.pop('class', 'MedianPruner'))(**kw) if self.pruner else None
+        storage = self.storage
+        if storage.startswith('journal:'):  # compnb tune --storage journal:<file>
+            from optuna.storages.journal import JournalStorage, JournalFileBackend
+            storage = JournalStorage(JournalFileBackend(storage[len('journal:'):]))
+        study = optuna.load_study(study_name=self.study, storage=storage, pruner=pruner)
+        self.trial = optuna.trial.Trial(study, self.trial_id)
     def after_epoch(self):
         import optuna
         v = dict(zip(self.recorder.metric_names, self.recorder.log)).get(self.metric)
         if v is None or not is_main(): return
-        self.trial.report(float(v), self.step)
-        self.step += 1
+        key = (self.study, self.trial_id)
+        step = TrialReport.steps.get(key, 0)
+        self.trial.report(float(v), step)
+        TrialReport.steps[key] = step + 1
         if self.trial.should_prune():
-            raise optuna.TrialPruned(f'pruned after epoch {self.step} ({self.metric} {v:.4f})')
+            raise optuna.TrialPruned(f'pruned after epoch {step + 1} ({self.metric} {v:.4f})')
 
-# %% ../nbs/02e_callbacks.ipynb #93584a49
+# %% ../nbs/02e_callbacks.ipynb #043591d6
 def link_or_copy(src, dst):
     "Make `dst` the same file as `src`, atomically: a hard link (no second copy), or a copy where links fail"
     with atomic_path(dst) as t:
@@ -135,7 +194,7 @@ def keep_names(stage, epoch, final, keep_last):
     if final: names |= {f's{stage}_e{j}.pth' for j in range(max(0, epoch - keep_last + 1), epoch + 1)}
     return names
 
-# %% ../nbs/02e_callbacks.ipynb #043591d6
+# %% ../nbs/02e_callbacks.ipynb #4b37a374
 class EpochRecorder(Callback):
     "History rows, per-epoch checkpoints, best.pth on the final stage, and a headless log line"
     order = 60  # after fastai's Recorder, whose numbers it reads
@@ -152,6 +211,7 @@ class EpochRecorder(Callback):
         if not self.ran or not self.active: return  # an epoch skipped while resuming, or the head-only warm-up
         d = dict(zip(self.recorder.metric_names, self.recorder.log))
         row = dict(fold=self.fold, stage=self.stage, size=self.size, batch_shape=self.shape, epoch=self.epoch,
+                   bs=getattr(self, 'bs', None), accum=getattr(self, 'accum', 1),
                    **{k: round(float(v), 5) for k, v in d.items() if k not in ('epoch', 'time')},
                    seconds=round(time.time() - self.t0, 2))
         self.rows.append(row)
@@ -160,14 +220,21 @@ class EpochRecorder(Callback):
         if is_main(): self._write(row, better)  # every rank sees the same gathered metrics; only rank 0 writes
     def _write(self, row, better):
         "The checkpoint first, then the history row naming it (resume reads the last row), then pruning"
-        ck = save_state(unwrap(self.model), self.fold_dir/f's{self.stage}_e{self.epoch}.pth')  # plain keys
-        if better: link_or_copy(ck, self.fold_dir/'best.pth')
+        try:
+            ck = save_state(unwrap(self.model), self.fold_dir/f's{self.stage}_e{self.epoch}.pth')  # plain keys
+            if better: link_or_copy(ck, self.fold_dir/'best.pth')
+        except DiskFull as e: raise DiskFull(e.path, self._space_needed()) from None
         save_csv(pd.DataFrame(self.rows), self.fold_dir/'history.csv')
         self._prune(ck)
         if self.headless:
             nums = ' '.join(f'{k} {v:.4f}' for k, v in row.items() if isinstance(v, float) and k != 'seconds')
             log(f'fold {self.fold} stage {self.stage+1}/{self.n_stages} size {self.size} '
                 f'epoch {self.epoch+1}/{self.n_epoch} {nums} {row["seconds"]:.1f}s')
+    def _space_needed(self):
+        "What this run's checkpoints take on disk, for a full-disk message"
+        n = sum(p.numel() * p.element_size() for p in unwrap(self.model).state_dict().values())
+        k = (self.keep_last + 2) if self.keep_last >= 0 else self.n_epoch * self.n_stages  # + best + latest
+        return f'A checkpoint is {human_size(n)}; a fold keeps about {k} ({human_size(k * n)}).'
     def _prune(self, ck):
         "Delete the epoch checkpoints 04_infer and resume will not need"
         if self.keep_last < 0: return

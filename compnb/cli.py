@@ -4,7 +4,7 @@
 
 # %% ../nbs/07_cli.ipynb #66796c5e
 from __future__ import annotations
-import sys, json, argparse, textwrap
+import os, sys, json, signal, argparse, textwrap, subprocess
 from argparse import SUPPRESS
 import compnb
 from pathlib import Path
@@ -13,11 +13,12 @@ from fastcore.script import anno_parser, Param
 from .core import *
 from .runner import STAGES, load_config, parse_overrides, check_params, run_stage, run_pipeline, nb_params
 from .experiments import add_lb, compare, plot_cv_lb, sweep
+from .tune import tune, make_job, prepare, study_report, compare_study
 from .kaggle import fetch, submit, pack
 
 # %% auto #0
-__all__ = ['COMMANDS', 'command', 'cmd_run', 'cmd_stage', 'cmd_sweep', 'cmd_lb', 'cmd_compare', 'cmd_fetch', 'cmd_submit',
-           'cmd_pack', 'params_table', 'cmd_params', 'main']
+__all__ = ['COMMANDS', 'command', 'cmd_run', 'cmd_stage', 'cmd_sweep', 'cmd_lb', 'cmd_compare', 'worker_envs', 'cmd_tune',
+           'cmd_fetch', 'cmd_submit', 'cmd_pack', 'params_table', 'cmd_params', 'main']
 
 # %% ../nbs/07_cli.ipynb #c20a3285
 COMMANDS = {}
@@ -86,16 +87,82 @@ def cmd_lb(run:str,  # run name, folder or unique prefix
 def cmd_compare(baseline:str='',  # run to measure the score boost against
                 root:str='',  # runs root; empty means the default
                 stage:str='03_train',  # the stage whose rows are compared
+                study:str='',  # a compnb tune study: its trials ranked instead (--plot: its report files)
                 plot:bool=False):  # also write cv_lb.png in the runs root
-    "The runs sorted by CV, with LB and the score boost against a baseline"
-    df = compare(root or None, baseline, stage)
+    "The runs sorted by CV, with LB and the score boost against a baseline (--study: a study's trials)"
+    df = compare_study(study, root or None).drop(columns='error') if study else compare(root or None, baseline, stage)
     with pd.option_context('display.width', 200, 'display.max_columns', 30):
         print(df.to_string(index=False) if len(df) else 'no runs yet')
-    if plot:
+    if plot and study: print(f'report: {study_report(study, root or None, show=False).folder}')
+    elif plot:
         plot_cv_lb(df, Path(root or runs_root())/'cv_lb.png')
         print(f'plot: {Path(root or runs_root())/"cv_lb.png"}')
 
-# %% ../nbs/07_cli.ipynb #8fe45461
+# %% ../nbs/07_cli.ipynb #4cf58dac
+def _gpus():
+    "This machine's GPUs: CUDA_VISIBLE_DEVICES' list, else torch's count"
+    v = os.environ.get('CUDA_VISIBLE_DEVICES')
+    if v is not None: return [g for g in v.split(',') if g.strip()]
+    import torch
+    return [str(i) for i in range(torch.cuda.device_count())]
+
+def worker_envs(k, gpus, cpus):
+    "The environment of `k` tune workers: a GPU each (round robin), else an equal share of the CPU threads"
+    threads = str(max(1, cpus // (min(k, len(gpus)) if gpus else k)))
+    th = {v: os.environ.get(v) or threads for v in ('OMP_NUM_THREADS', 'MKL_NUM_THREADS')}
+    if gpus: return [dict(th, CUDA_VISIBLE_DEVICES=gpus[i % len(gpus)]) for i in range(k)]
+    return [dict(th, OMP_WAIT_POLICY=os.environ.get('OMP_WAIT_POLICY', 'PASSIVE')) for _ in range(k)]
+
+def _tune_workers(args, k):
+    "`compnb tune <args> --worker i` for i < k on this machine, to the end; Ctrl-C lets each mark its trial failed"
+    code = 'import sys; from compnb.cli import main; sys.exit(main(sys.argv[1:]))'
+    envs = worker_envs(k, _gpus(), os.cpu_count() or 1)
+    procs = [subprocess.Popen([sys.executable, '-c', code, 'tune', *args, '--worker', str(i)],
+                              env=dict(os.environ, **e)) for i, e in enumerate(envs)]
+    try: codes = [p.wait() for p in procs]
+    except KeyboardInterrupt:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # the workers are writing their trials' outcome
+        for p in procs: p.wait()
+        raise
+    if any(codes): raise CompError(f'tune worker(s) {[i for i, c in enumerate(codes) if c]} stopped (see above); '
+                                   'the same command resumes the study')
+
+# %% ../nbs/07_cli.ipynb #0aafb1a7
+@command(passthrough=True)
+def cmd_tune(config:str='',  # the search space YAML (-f): searched values as choice(…), uniform, loguniform, int
+             trials:int=20,  # trials the study should hold: complete, pruned or running (failed ones don't count)
+             storage:str='',  # Optuna storage URL or journal:<file>; empty means sqlite:///<runs root>/optuna.db
+             study:str='',  # study name; empty means the space file's name (the same name resumes it)
+             workers:int=1,  # trial processes on this machine (a GPU each where there are GPUs)
+             folds:int=None,  # the fold every trial trains (-1: all); empty means the space's fold, else 0
+             heartbeat:int=10,  # seconds between a running trial's heartbeats; silent 3 beats: failed and queued again
+             verbose:bool=False,  # stream the trials' notebook output
+             worker:Param(SUPPRESS, int)=None,  # this process's index among --workers (set by the parent)
+             extra:Param(SUPPRESS)=None):  # the options it does not know, as fixed stage parameters
+    "Search 03_train's parameters with Optuna: pruned, resumable trials on one split; ranking, importance, best.yaml"
+    if not config: raise CompError('compnb tune needs a search space: compnb tune -f space.yaml --trials 20')
+    kw = dict(storage=storage, study=study, folds=folds, heartbeat=heartbeat, quiet=not verbose,
+              extra=parse_overrides(extra or []))
+    try:
+        if workers <= 1: rep = tune(config, trials, worker=worker or 0, report=worker is None, **kw)
+        else:
+            job = make_job(config, **kw)
+            prepare(job)  # the split once, before the workers start
+            _tune_workers(['--config', config, '--trials', str(trials), '--storage', job['storage'], '--study',
+                           job['study'], '--folds', str(job['fold']), '--heartbeat', str(heartbeat),
+                           *(['--verbose'] if verbose else []), *(extra or [])], workers)
+            rep = study_report(job['study'], Path(job['folder']).parent, show=False)
+    except KeyboardInterrupt:
+        if worker is None: print('compnb tune: stopped by Ctrl-C; running trials are marked failed. The same command '
+                             'resumes the study.', file=sys.stderr)
+        raise SystemExit(130) from None
+    if rep is None: return
+    with pd.option_context('display.width', 200, 'display.max_columns', 30):
+        print(rep.table.drop(columns=['error', 'run']).head(20).to_string(index=False))
+    print(f"trials: {dict(rep.counts)}; report in {rep.folder}" + (f"; compnb run -f {rep.folder/'best.yaml'}"
+                                                                     if rep.best else ''))
+
+# %% ../nbs/07_cli.ipynb #f1d2089c
 @command
 def cmd_fetch(slug:str,  # competition slug, as in its URL
               path:str='data',  # download folder; the data lands in path/slug
@@ -120,7 +187,7 @@ def cmd_pack(run_dir:str,  # the trained run folder
     "Weights, wheels and an inference notebook for an internet-off Kaggle code competition"
     for k, v in pack(run_dir, out, comp, wheels, user, python).items(): print(f'{k}: {v}')
 
-# %% ../nbs/07_cli.ipynb #4cf58dac
+# %% ../nbs/07_cli.ipynb #4496e2ad
 def params_table(stage):
     "A stage's parameters as a table: name, type, default, help (from its `parameters` cell)"
     ps = nb_params(stage)
@@ -135,11 +202,12 @@ def cmd_params(stage:str):  # stage notebook: 01_eda, 02_split, 03_train or 04_i
     for r in [dict(name='name', type='type', default='default', help='help'), *t.to_dict('records')]:
         print(f"{r['name']:<{w['name']}}  {r['type']:<{w['type']}}  {str(r['default']):<{w['default']}}  {r['help']}")
 
-# %% ../nbs/07_cli.ipynb #f1d2089c
+# %% ../nbs/07_cli.ipynb #9344d841
 _SHORT = {'-f': '--config', '-m': '--message'}
 _USES = {'run': '[-f config.yaml] [--run-dir DIR] [--stages 01_eda,…] [--name value …]',
          'stage': '<stage> [-f config.yaml] [--run-dir DIR] [--name value …]',
-         'sweep': '--archs a,b [--epochs 1] [-f config.yaml] [--name value …]', 'submit': '<run_dir> [-m message]'}
+         'sweep': '--archs a,b [--epochs 1] [-f config.yaml] [--name value …]', 'submit': '<run_dir> [-m message]',
+         'tune': '-f space.yaml [--trials 20] [--workers 1] [--storage URL] [--study NAME] [--name value …]'}
 
 def _usage():
     w = max(map(len, COMMANDS))

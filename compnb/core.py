@@ -4,16 +4,16 @@
 
 # %% ../nbs/00_core.ipynb #ea191e5a
 from __future__ import annotations
-import os, json, time, shutil, tempfile, contextlib, datetime
+import os, json, time, errno, shutil, tempfile, contextlib, datetime
 from pathlib import Path
 import numpy as np, pandas as pd, yaml
 
 # %% auto #0
-__all__ = ['CompError', 'rows_text', 'atomic_path', 'save_json', 'load_json', 'save_yaml', 'load_yaml', 'save_csv', 'show_image',
-           'save_fig', 'file_lock', 'update_json', 'in_test', 'cache_root', 'file_key', 'project_root', 'nbs_dir',
-           'on_kaggle', 'kaggle_input', 'kaggle_working', 'runs_root', 'rank', 'world_size', 'is_main', 'get_run_dir',
-           'fresh_dir', 'latest_run', 'folder_size', 'human_size', 'parse_param', 'as_list', 'notebook_params',
-           'save_params', 'seed_everything', 'get_device', 'is_headless', 'log']
+__all__ = ['CompError', 'rows_text', 'atomic_path', 'DiskFull', 'save_json', 'load_json', 'save_yaml', 'load_yaml', 'save_csv',
+           'show_image', 'save_fig', 'file_lock', 'update_json', 'in_test', 'cache_root', 'file_key', 'project_root',
+           'nbs_dir', 'on_kaggle', 'kaggle_input', 'kaggle_working', 'runs_root', 'rank', 'world_size', 'is_main',
+           'get_run_dir', 'fresh_dir', 'latest_run', 'folder_size', 'human_size', 'parse_param', 'as_list',
+           'notebook_params', 'save_params', 'seed_everything', 'get_device', 'is_headless', 'log']
 
 # %% ../nbs/00_core.ipynb #4f2d1e0c
 class CompError(ValueError):
@@ -27,20 +27,45 @@ def rows_text(rows, n=10):
 
 # %% ../nbs/00_core.ipynb #f30689ee
 @contextlib.contextmanager
-def atomic_path(path):
-    "Yield a temporary path beside `path`; it replaces `path` only if the block finishes"
+def atomic_path(path, need=''):
+    "Yield a temporary path beside `path`; it replaces `path` only if the block finishes (a full disk: `DiskFull`)"
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.', suffix='.tmp')
     os.close(fd)
     try:
+        _fake_enospc(path)
         yield Path(tmp)
         os.replace(tmp, path)
+    except OSError as e:
+        Path(tmp).unlink(missing_ok=True)
+        if e.errno != errno.ENOSPC: raise
+        raise DiskFull(path, need) from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
 
-# %% ../nbs/00_core.ipynb #c1a5dc27
+# %% ../nbs/00_core.ipynb #8f3ea91c
+class DiskFull(CompError):
+    "A write failed for lack of disk space; the previous file is kept"
+    def __init__(self, path, need=''):
+        self.path = path = Path(path)
+        try: free = f'{shutil.disk_usage(path.parent).free / 2**30:.2f} GB'
+        except OSError: free = 'unknown'
+        super().__init__(f'{path}: the disk is full ({free} free on that file system); the previous file is kept. '
+                         f'{need + " " if need else ""}Free some space (or point COMPNB_RUNS / COMPNB_CACHE elsewhere) '
+                         'and re-run with resume=True.')
+
+_writes = {}
+def _fake_enospc(path):
+    "Fault injection for tests: writes to files named in `COMPNB_FAKE_ENOSPC` (`name`, or `name@n`: from the n-th) fail"
+    for spec in [n for n in os.environ.get('COMPNB_FAKE_ENOSPC', '').split(',') if n]:
+        name, _, n = spec.partition('@')
+        if Path(path).name != name: continue
+        _writes[name] = _writes.get(name, 0) + 1
+        if _writes[name] >= int(n or 1): raise OSError(errno.ENOSPC, 'No space left on device (injected)', str(path))
+
+# %% ../nbs/00_core.ipynb #ee5f3438
 def _json_default(o):
     if isinstance(o, np.integer): return int(o)
     if isinstance(o, np.floating): return float(o)
@@ -63,7 +88,7 @@ def save_yaml(obj, path):
 
 def load_yaml(path): return yaml.safe_load(Path(path).read_text())
 
-# %% ../nbs/00_core.ipynb #8f3ea91c
+# %% ../nbs/00_core.ipynb #a207418e
 def save_csv(df, path, **kwargs):
     "Write a DataFrame to CSV (no index), atomically"
     with atomic_path(path) as t: df.to_csv(t, index=False, **kwargs)
@@ -85,7 +110,7 @@ def save_fig(fig, path, show=True, **kwargs):
     plt.close(fig)
     if show: show_image(path)
 
-# %% ../nbs/00_core.ipynb #a207418e
+# %% ../nbs/00_core.ipynb #c511f897
 @contextlib.contextmanager
 def file_lock(path):
     "Exclusive advisory lock on `path`.lock for the duration of the block (POSIX; a no-op elsewhere)"
@@ -111,7 +136,7 @@ def update_json(path, entries:dict):
             save_json(d, path)
     except OSError: pass
 
-# %% ../nbs/00_core.ipynb #a6436b7c
+# %% ../nbs/00_core.ipynb #b2797955
 def in_test():
     "True under `nbdev_test`"
     return bool(os.environ.get('IN_TEST'))
@@ -142,7 +167,7 @@ def nbs_dir():
     raise CompError("compnb's stage notebooks were not found: install compnb from a clone (pip install -e .) "
                     "or set COMPNB_NBS to its nbs/ folder")
 
-# %% ../nbs/00_core.ipynb #69f6187f
+# %% ../nbs/00_core.ipynb #efcd5206
 def on_kaggle():
     "True inside a Kaggle notebook (Kaggle sets `KAGGLE_KERNEL_RUN_TYPE`)"
     return bool(os.environ.get('KAGGLE_KERNEL_RUN_TYPE'))
@@ -167,7 +192,7 @@ def runs_root():
     pr = project_root()
     return pr/'runs' if pr else Path('runs').resolve()
 
-# %% ../nbs/00_core.ipynb #72e5db2c
+# %% ../nbs/00_core.ipynb #c5fdcc45
 def rank():
     "This process's rank under torchrun or accelerate launch (0 when not distributed)"
     return int(os.environ.get('RANK', 0))
@@ -180,7 +205,7 @@ def is_main():
     "True in the one process that writes files and ledger rows"
     return rank() == 0
 
-# %% ../nbs/00_core.ipynb #c5fdcc45
+# %% ../nbs/00_core.ipynb #941f1318
 def get_run_dir(run_dir='', name='run'):
     "The run folder: `run_dir` (created if missing), or a new timestamped one under `runs_root()`"
     if not run_dir and world_size() > 1:
@@ -211,7 +236,7 @@ def fresh_dir(path, what, resume=False, overwrite=False):
     path.mkdir(parents=True, exist_ok=True)
     return path
 
-# %% ../nbs/00_core.ipynb #3f8ee982
+# %% ../nbs/00_core.ipynb #05c02c98
 def latest_run(data, root=None):
     "The most recently written run folder under `root` (default `runs_root()`) whose stages ran on `data`, or None"
     root, best = Path(root or runs_root()), (None, 0)
@@ -239,7 +264,7 @@ def human_size(n):
         if n < 1024 or u == 'GB': return f'{n:.0f} {u}' if u == 'B' else f'{n:.1f} {u}'
         n /= 1024
 
-# %% ../nbs/00_core.ipynb #a61aeff8
+# %% ../nbs/00_core.ipynb #c92b753d
 def parse_param(v):
     "Parse a papermill string (`'[64, 96]'`, `'0.5'`, `'true'`) into a value; other values pass through"
     if not isinstance(v, str): return v
@@ -266,7 +291,7 @@ def save_params(run_dir, stage, params:dict):
     if not is_main(): return None
     return save_yaml(params, Path(run_dir)/'params'/f'{stage}.yaml')
 
-# %% ../nbs/00_core.ipynb #b1f364d6
+# %% ../nbs/00_core.ipynb #56eae1bb
 def seed_everything(seed=42):
     "Seed python, numpy and torch (fastai's `set_seed`, cuDNN made deterministic)"
     from fastai.torch_core import set_seed
@@ -281,7 +306,7 @@ def get_device(device=''):
     if mps is not None and mps.is_available(): return torch.device('mps')
     return torch.device('cpu')
 
-# %% ../nbs/00_core.ipynb #8593d9cb
+# %% ../nbs/00_core.ipynb #1971fe69
 def is_headless():
     "True unless running in an interactive Jupyter front end"
     env = os.environ.get('COMPNB_HEADLESS', '').lower()

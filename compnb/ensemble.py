@@ -16,8 +16,8 @@ from .split import load_split
 from .train import fit_folds, train_config
 
 # %% auto #0
-__all__ = ['checkpoint_files', 'load_members', 'resolve_tta', 'check_blend', 'ensure_model', 'load_run', 'oof_predictions',
-           'test_predictions']
+__all__ = ['checkpoint_files', 'load_members', 'resolve_tta', 'check_blend', 'ensure_model', 'load_run', 'activation_of',
+           'oof_predictions', 'test_predictions']
 
 # %% ../nbs/03b_ensemble.ipynb #759bbc2b
 def checkpoint_files(fold_dir, cfg, ckpts='best'):
@@ -87,9 +87,9 @@ def load_run(r, comp, ckpts='best', tta='auto', scales=(), num_workers=-1, devic
     "One run ready to predict: its config, fold members, views, scales, OOF table and loader settings"
     r = Path(r)
     cfg = load_json(r/'train'/'model.json')
-    if cfg['vocab'] != comp.vocab:
-        raise CompError(f"the model in {r/'train'} knows classes {cfg['vocab']}, the data has {comp.vocab}: "
-                        'same data and holdout as 03_train?')
+    if cfg['vocab'] != comp.outputs:
+        raise CompError(f"the model in {r/'train'} knows classes {cfg['vocab']}, the data has {comp.outputs}: "
+                        'same data, holdout and targets as 03_train?')
     return dict(run=r, cfg=cfg, members=load_members(r/'train', cfg, ckpts, device), views=resolve_tta(tta, cfg),
                 scales=[int(s) for s in as_list(scales)] or [cfg['size']],
                 oof=pd.read_csv(r/'train'/'oof.csv', dtype={'image': str, 'target': str}),
@@ -98,7 +98,11 @@ def load_run(r, comp, ckpts='best', tta='auto', scales=(), num_workers=-1, devic
 def _tta(b, comp, images, ms, bs, device):
     c = b['cfg']
     return predict_tta(ms, comp.root, images, c['size'], c['method'], b['views'], b['scales'], bs, b['nw'], device,
-                       c.get('cache', False), 'sigmoid' if c.get('multi_label') else 'softmax')
+                       c.get('cache', False), activation_of(c))
+
+def activation_of(cfg):
+    "What turns a run's logits into probabilities: a softmax, a sigmoid (multi-label), or a softmax a target"
+    return cfg.get('target_sizes') or ('sigmoid' if cfg.get('multi_label') else 'softmax')
 
 # %% ../nbs/03b_ensemble.ipynb #1c6440cd
 def oof_predictions(b, comp, images, bs=128, device=None):

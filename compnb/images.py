@@ -120,17 +120,38 @@ def _facts_file(root):
     tag = hashlib.sha1((str(Path(root).resolve()) + repr(INSETS) + str(_STATS)).encode()).hexdigest()[:16]
     return cache_root()/'facts'/f'{tag}.json'
 
+_mem = {}
+def _load_facts(cf):
+    "The facts cache file, parsed once per process while it is unchanged (a stage asks for facts several times)"
+    try: st = cf.stat()
+    except OSError: return {}
+    if cf in _mem and _mem[cf][0] == (st.st_mtime_ns, st.st_size): return _mem[cf][1]
+    try: d = load_json(cf)
+    except Exception: d = {}
+    _mem[cf] = ((st.st_mtime_ns, st.st_size), d)
+    return d
+
+def _facts_many(paths): return [_facts_one(p) for p in paths]
+
+def _compute(paths, n_workers=None):
+    "Facts of `paths`: in processes for many images (hashing holds the GIL), else in threads (decoders release it)"
+    n_cpu = os.cpu_count() or 1
+    if len(paths) < 1000 or n_cpu < 2:
+        with ThreadPoolExecutor(n_workers or min(16, n_cpu * 4)) as ex: return list(ex.map(_facts_one, paths))
+    from concurrent.futures import ProcessPoolExecutor
+    chunks = [paths[i:i + 200] for i in range(0, len(paths), 200)]
+    with ProcessPoolExecutor(min(n_workers or n_cpu, n_cpu, 8)) as ex:
+        return [r for c in ex.map(_facts_many, chunks) for r in c]
+
 def image_facts(root, relpaths, n_workers=None):
     "One row per image: census, `readable`/`problem`, hashes and channel stats; decoded at most once (cached)"
     root, relpaths = Path(root).resolve(), list(relpaths)
     cf = _facts_file(root)
-    try: cache = load_json(cf)
-    except Exception: cache = {}
+    cache = _load_facts(cf)
     keys = [file_key(root, rp) for rp in relpaths]
     todo = sorted({i for i, k in enumerate(keys) if k is None or k not in cache}, key=lambda i: keys[i] or '')
     if len(todo) > 2000: log(f'decoding {len(todo)} images once (census, checks, hashes); later runs read {cf}')
-    with ThreadPoolExecutor(n_workers or min(16, (os.cpu_count() or 1) * 4)) as ex:
-        res = list(ex.map(lambda i: _facts_one(root/relpaths[i]), todo))
+    res = _compute([root/relpaths[i] for i in todo], n_workers)
     new = {keys[i]: r for i, r in zip(todo, res) if keys[i]}
     if new: update_json(cf, new)  # locked merge: concurrent runs lose nothing; a read-only cache only costs time
     cache.update(new)

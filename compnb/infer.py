@@ -6,20 +6,32 @@
 from __future__ import annotations
 import numpy as np, pandas as pd
 from .core import *
-from .metrics import get_metric, score
+from .metrics import get_metric, score, targets_score
 from .predict import combine
 from .oof import *
 from .eda import show_grid
+from .comp import read_table
 
 # %% auto #0
-__all__ = ['FOLD_NOTE', 'oof_scorer', 'boost_row', 'tta_rows', 'temperature_step', 'blend_step', 'prior_step', 'threshold_rows',
-           'boost_table', 'error_report', 'make_submission', 'check_submission', 'write_submission', 'label_shift',
-           'plot_label_shift', 'pseudo_rows', 'infer_results', 'oof_targets', 'holdout_score']
+__all__ = ['FOLD_NOTE', 'targets_nll', 'oof_scorer', 'boost_row', 'tta_rows', 'temperature_step', 'blend_step', 'prior_step',
+           'threshold_rows', 'boost_table', 'error_report', 'make_submission', 'check_submission', 'write_submission',
+           'target_names', 'targets_submission', 'train_tags', 'predicted_tags', 'label_shift', 'plot_label_shift',
+           'pseudo_rows', 'infer_results', 'targets_matrix', 'oof_targets', 'holdout_score']
 
 # %% ../nbs/03c_infer_tools.ipynb #e02bb91b
-def oof_scorer(y, fo, metric, multi_label=False, min_one=False):
-    "A function of OOF probabilities → {metric, accuracy, logloss}, for single- or multi-label targets `y`"
+def targets_nll(p, Y, sizes):
+    "Several targets: the mean over targets of the log-loss on each target's known rows"
+    starts = np.cumsum([0] + list(sizes))
+    return float(np.mean([nll(p[Y[:, k] >= 0, a:b], Y[Y[:, k] >= 0, k])
+                          for k, (a, b) in enumerate(zip(starts[:-1], starts[1:])) if (Y[:, k] >= 0).any()]))
+
+def oof_scorer(y, fo, metric, multi_label=False, min_one=False, sizes=None):
+    "A function of OOF probabilities → {metric, accuracy, logloss}, for single-, multi-label or several targets `y`"
     m = get_metric(metric, multi_label)
+    if sizes:
+        acc = get_metric('accuracy')
+        return lambda p: {metric: targets_score(m, y, p, sizes), 'accuracy': targets_score(acc, y, p, sizes),
+                          'logloss': targets_nll(p, y, sizes)}
     if not multi_label:
         return lambda p: {metric: m(y, p), 'accuracy': score('accuracy', y, p), 'logloss': nll(p, y)}
     def decisions(p):
@@ -50,10 +62,10 @@ def tta_rows(P, views, scales, scorer, ckpts='best', orig_weight=1.0, average='p
     return rows
 
 # %% ../nbs/03c_infer_tools.ipynb #4795df03
-def temperature_step(ps, y, fo, scorer, multi_label=False):
+def temperature_step(ps, y, fo, scorer, multi_label=False, sizes=None):
     "(rows, temperature per run or None, cross-fitted probabilities per run): temperatures kept where they help"
-    if len(np.unique(fo)) < 2:
-        note = 'needs OOF from ≥ 2 folds to cross-fit: not fitted'
+    if len(np.unique(fo)) < 2 or sizes:
+        note = 'several targets: not fitted' if sizes else 'needs OOF from ≥ 2 folds to cross-fit: not fitted'
         return [{'trick': '+ temperature', 'note': note}], [None] * len(ps), ps
     reps = [temperature_report(p, y, fo, multi_label) for p in ps]
     temps = [r['T'] if r['helps'] else None for r in reps]
@@ -64,10 +76,11 @@ def temperature_step(ps, y, fo, scorer, multi_label=False):
     cf = [crossfit(lambda P, Y: fit(P, Y), apply, p, y, fo)[0] if t else p for p, t in zip(ps, temps)]
     return [boost_row('+ temperature (cross-fitted)', cf[0], scorer, note)], temps, cf
 
-def blend_step(ps, y, fo, scorer, multi_label=False):
+def blend_step(ps, y, fo, scorer, multi_label=False, sizes=None):
     "(rows, weights, blended probabilities) of several runs; weights fitted on all OOF, scored cross-fitted"
     if len(ps) < 2: return [], np.ones(1), ps[0]
-    Pm, w, loss = np.stack(ps), np.ones(len(ps)), bce if multi_label else nll
+    Pm, w = np.stack(ps), np.ones(len(ps))
+    loss = (lambda p, Y: targets_nll(p, Y, sizes)) if sizes else (bce if multi_label else nll)
     fit, apply = lambda P, Y: fit_blend(P, Y, loss), lambda P, w: blend(P, w)[None]
     cf = crossfit(fit, apply, Pm, y, fo)[0][0] if len(np.unique(fo)) > 1 else blend(Pm, w)
     rows = [boost_row(f'+ blend {len(ps)} runs (equal)', blend(Pm, w), scorer),
@@ -105,21 +118,21 @@ def threshold_rows(p, y, fo, metric, min_one=False):
 FOLD_NOTE = 'no OOF score of its own: each OOF row was predicted by the one fold model that never saw it'
 
 def boost_table(runs, y, fo, metric, ckpts='best', orig_weight=1.0, average='prob', temperature=True,
-                prior_adjust=False, multi_label=False, min_one=False):
+                prior_adjust=False, multi_label=False, min_one=False, sizes=None):
     "(boost table, fitted: OOF probabilities, temperatures, blend weights, priors, thresholds) of runs' `P_oof`"
-    sc = oof_scorer(y, fo, metric, multi_label, min_one)
+    sc = oof_scorer(y, fo, metric, multi_label, min_one, sizes)
     rows = tta_rows(runs[0]['P_oof'], runs[0]['views'], runs[0]['scales'], sc, ckpts, orig_weight, average)
     ps = [combine(b['P_oof'], b['views'], orig_weight, average) for b in runs]
     temps, priors, th = [None] * len(runs), None, None
     if temperature:
-        r, temps, ps = temperature_step(ps, y, fo, sc, multi_label)
+        r, temps, ps = temperature_step(ps, y, fo, sc, multi_label, sizes)
         rows += r
-    r, weights, p = blend_step(ps, y, fo, sc, multi_label)
+    r, weights, p = blend_step(ps, y, fo, sc, multi_label, sizes)
     rows += r
     if multi_label:
         r, th = threshold_rows(p, y, fo, metric, min_one)
         rows += r
-    elif prior_adjust:
+    elif prior_adjust and not sizes:
         r, priors = prior_step(p, y, fo, metric, sc)
         rows += r
     rows.append({'trick': '+ fold ensemble (test only)', 'note': FOLD_NOTE})
@@ -131,9 +144,25 @@ def boost_table(runs, y, fo, metric, ckpts='best', orig_weight=1.0, average='pro
 def _loss_grid(comp, images, titles, title):
     return show_grid(comp.root, images, titles, ncols=4, title=title)
 
+def _targets_errors(comp, y, p, out):
+    "Several targets: per-class table of each target on its known rows, and each target's confusion matrix"
+    from sklearn.metrics import confusion_matrix
+    starts, parts = np.cumsum([0] + comp.sizes), []
+    for k, t in enumerate(comp.targets):
+        known, voc = y[:, k] >= 0, comp.target_vocabs[t]
+        oof = pd.DataFrame(p[known, starts[k]:starts[k + 1]], columns=voc).assign(target=np.asarray(voc)[y[known, k]])
+        cm, per = error_analysis(oof, voc)
+        save_csv(cm.reset_index(names='truth'), out/f'confusion_{t}.csv')
+        parts.append(per.assign(target=t))
+    return pd.concat(parts, ignore_index=True)
+
 def error_report(comp, oof_rows, y, p, out, thresholds=None, min_one=False):
     "Per-class table of the final OOF predictions `p`; confusion (or confused tags) and top losses saved to `out`"
     V = np.asarray(comp.vocab, dtype=object)
+    if comp.multi_target:
+        per_class = _targets_errors(comp, y, p, out)
+        save_csv(per_class, out/'per_class.csv')
+        return per_class
     if comp.multi_label:
         D = decide(p, thresholds, min_one)
         per_class, confused = error_analysis_multi(y, D, comp.vocab)
@@ -197,6 +226,60 @@ def write_submission(sub, sample_sub, id_col, path):
     return save_csv(sub, path)
 
 # %% ../nbs/03c_infer_tools.ipynb #c10abd8a
+def _combined(comp, names, combine):
+    "The combined label per row from each target's predicted class names: an expression of indices or a CSV table"
+    if str(combine).endswith('.csv'):
+        tab = read_table(combine)
+        miss = [t for t in comp.targets if t not in tab.columns]
+        if miss or len(tab.columns) != len(comp.targets) + 1:
+            raise CompError(f'combine={combine!r}: needs a column per target ({comp.targets}) and one for the label')
+        lab = [c for c in tab.columns if c not in comp.targets][0]
+        look = {tuple(r[t] for t in comp.targets): r[lab] for r in tab.to_dict('records')}
+        rows = list(zip(*[names[t] for t in comp.targets]))
+        bad = [r for r in rows if r not in look]
+        if bad: raise CompError(f'combine={combine!r}: no row for {bad[0]} (and {len(bad) - 1} more)')
+        return [look[r] for r in rows]
+    idx = {t: np.array([comp.target_vocabs[t].index(v) for v in names[t]]) for t in comp.targets}
+    try: return list(np.asarray(eval(combine, {'__builtins__': {}}, idx)).astype(int))  # names: the targets only
+    except Exception as e:
+        raise CompError(f'combine={combine!r}: cannot evaluate it with targets {comp.targets} ({e})') from None
+
+def target_names(comp, probs):
+    "Several targets: {name: predicted class per row} from the concatenated probabilities"
+    starts = np.cumsum([0] + comp.sizes)
+    return {t: [comp.target_vocabs[t][i] for i in probs[:, starts[k]:starts[k + 1]].argmax(1)]
+            for k, t in enumerate(comp.targets)}
+
+def targets_submission(comp, probs, combine=''):
+    "Several targets: a column per target (as sample_submission has them), or one combined label"
+    sub, names = comp.sample_submission.copy(), target_names(comp, probs)
+    if set(comp.targets) <= set(sub.columns):
+        for t in comp.targets: sub[t] = names[t]
+        return sub
+    if not combine:
+        raise CompError(f'sample_submission has no column per target ({comp.targets}; its columns '
+                        f"{list(sub.columns)}): pass combine='a*6+b*3+c' (target names as class indices) or a CSV "
+                        'table of combinations')
+    sub[comp.sub_label_col] = _combined(comp, names, combine)
+    return sub
+
+# %% ../nbs/03c_infer_tools.ipynb #54790f17
+def train_tags(comp):
+    "What label shift compares on the training side: labels, tag lists, or `target:class` lists"
+    if not comp.multi_target: return comp.train[comp.target]
+    cols = [comp.train[f'target:{t}'] for t in comp.targets]
+    return [[f'{t}:{v}' for t, v in zip(comp.targets, row) if not pd.isna(v)] for row in zip(*cols)]
+
+def predicted_tags(comp, probs, thresholds=0.5, min_one=False):
+    "The test predictions as labels, tag lists (multi-label) or `target:class` lists (several targets)"
+    V = np.asarray(comp.outputs, dtype=object)
+    if comp.multi_target:
+        names = target_names(comp, probs)
+        return [[f'{t}:{names[t][i]}' for t in comp.targets] for i in range(len(probs))]
+    if comp.multi_label: return [list(V[r > 0]) for r in decide(probs, thresholds, min_one)]
+    return V[probs.argmax(1)]
+
+# %% ../nbs/03c_infer_tools.ipynb #ddac2837
 def label_shift(train_labels, pred_labels, vocab):
     "Train vs predicted-test label shares (tags: lists are counted per tag), and the largest absolute difference"
     share = lambda s: pd.Series(list(s)).explode().value_counts(normalize=True).reindex(vocab, fill_value=0)
@@ -227,7 +310,7 @@ def pseudo_rows(test_images, probs_by_fold, vocab, thresh, multi=None):
     if not rows: return pd.DataFrame(columns=['image', 'label', 'fold', 'confidence'])
     return pd.concat(rows, ignore_index=True)
 
-# %% ../nbs/03c_infer_tools.ipynb #71435995
+# %% ../nbs/03c_infer_tools.ipynb #41421143
 def infer_results(runs, fit, boost, metric, **extra):
     "What infer.json keeps: views, scales, folds, runs and everything fitted, the final OOF score, and `extra`"
     pri = fit['priors']
@@ -235,6 +318,11 @@ def infer_results(runs, fit, boost, metric, **extra):
                 runs=[str(b['run']) for b in runs], blend_weights=fit['weights'].tolist(), temperatures=fit['temps'],
                 priors=None if pri is None else pri.tolist(), thresholds=fit['thresholds'],
                 oof={metric: float(boost[metric].dropna().iloc[-1])}, **extra)
+
+def targets_matrix(df, targets, prefix='target:'):
+    "Several targets: (N, K) class indices of the columns `<prefix><name>`, -1 where missing or unknown"
+    o2i = {t: {v: i for i, v in enumerate(voc)} for t, voc in targets.items()}
+    return np.stack([df[f'{prefix}{t}'].map(lambda v, t=t: o2i[t].get(v, -1)).values for t in targets], 1).astype(int)
 
 def oof_targets(labels, vocab, multi_label=False, delim=' '):
     "Class indices of single labels, or the multi-hot matrix of delimited tag strings"
@@ -248,6 +336,11 @@ def oof_targets(labels, vocab, multi_label=False, delim=' '):
 
 def holdout_score(comp, sub, probs, metric='macro_f1', thresholds=0.5, min_one=False):
     "Scores of the test predictions against a holdout's answers (images of dropped classes are not scored)"
+    if comp.multi_target:  # each target on the held-out rows whose value is known
+        Y, starts = targets_matrix(comp.answers, comp.target_vocabs, ''), np.cumsum([0] + comp.sizes)
+        out = {t: {n: score(n, Y[Y[:, k] >= 0, k], probs[Y[:, k] >= 0, starts[k]:starts[k + 1]])
+                   for n in dict.fromkeys(['accuracy', 'macro_f1', metric])} for k, t in enumerate(comp.targets)}
+        return {**out, metric: float(np.mean([v[metric] for v in out.values()])), 'n': len(probs)}
     keep = sub[comp.id_col].isin(set(comp.answers.id)).values
     t = oof_targets(comp.answers.set_index('id').loc[sub[comp.id_col][keep], 'label'], comp.vocab, comp.multi_label,
                     comp.label_delim)

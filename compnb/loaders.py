@@ -49,6 +49,15 @@ def image_cache_dir(root, size, method='squish'):
     tag = hashlib.sha1(str(Path(root).resolve()).encode()).hexdigest()[:16]
     return cache_root()/'images'/tag/f'{size}-{method}'
 
+_repaired = set()
+
+def _report_repair(cache, f, n, want):
+    "Say once per cache folder (and process) that a damaged entry was rebuilt"
+    if cache in _repaired: return
+    _repaired.add(cache)
+    log(f'WARNING: image cache entry {f.name} in {cache} had {n} bytes instead of {want} (a crash mid-write, or a '
+        'damaged disk?): rebuilt from the image; other damaged entries there are rebuilt silently')
+
 def cached_image(root, rp, size, method, cache):
     "Read the pre-resized copy of `rp` from `cache`, or decode, resize and store it (keyed by path, bytes and mtime)"
     p, fk = Path(root)/rp, file_key(root, rp)
@@ -58,17 +67,18 @@ def cached_image(root, rp, size, method, cache):
     try:
         a = np.fromfile(f, dtype=np.uint8)
         if a.size == size * size * 3: return a.reshape(size, size, 3)
+        _report_repair(cache, f, a.size, size * size * 3)  # wrong size: never fed to the model, rebuilt below
     except OSError: pass  # not cached yet
     a = read_image(p, size, method)
+    tmp = f.with_name(f'{f.stem}.{os.getpid()}.tmp')
     try:  # atomic: concurrent writers of one image write the same bytes; os.replace makes one of them win whole
         f.parent.mkdir(parents=True, exist_ok=True)
-        tmp = f.with_name(f'{f.stem}.{os.getpid()}.tmp')
         a.tofile(tmp)
         os.replace(tmp, f)
-    except OSError: pass  # a read-only or full cache only costs time
+    except OSError: tmp.unlink(missing_ok=True)  # a read-only or full cache only costs time, and leaves no debris
     return a
 
-# %% ../nbs/02a_loaders.ipynb #14651b0f
+# %% ../nbs/02a_loaders.ipynb #f724a228
 class ImageDataset(Dataset):
     "Images (paths relative to `root`) as uint8 CHW tensors at `size`, with targets; `cache` keeps pre-resized copies"
     def __init__(self, root, images, targets=None, size=128, method='squish', tfm=None, cache=False):
@@ -85,7 +95,7 @@ class ImageDataset(Dataset):
         y = self.targets[i]
         return x, (torch.from_numpy(y) if isinstance(y, np.ndarray) else int(y))  # multi-hot vector, or class index
 
-# %% ../nbs/02a_loaders.ipynb #519b2427
+# %% ../nbs/02a_loaders.ipynb #44f6ee50
 def _seed_worker(worker_id):
     "Each loader worker seeds its augmentation from torch's per-worker seed (itself derived from the global seed)"
     ds = torch.utils.data.get_worker_info().dataset
@@ -108,23 +118,28 @@ def balanced_sampler(targets, seed=0):
     return torch.utils.data.WeightedRandomSampler(w, len(t), replacement=True,
                                                   generator=torch.Generator().manual_seed(int(seed)))
 
-# %% ../nbs/02a_loaders.ipynb #bb1a17a1
+# %% ../nbs/02a_loaders.ipynb #174f86c3
 def multi_hot(labels, o2i):
     "A float32 vector with 1 at each of `labels`"
     v = np.zeros(len(o2i), np.float32)
     v[[o2i[l] for l in labels]] = 1
     return v
 
-def encode_targets(df, vocab, target='label'):
-    "Class indices (or multi-hot vectors for `target='labels'`) of a table's labels"
+def encode_targets(df, vocab, target='label', targets=None):
+    "Class indices (multi-hot for `target='labels'`); with `targets` {name: vocab}, one index a target (-1: missing)"
+    if targets:
+        o2i = {t: {v: i for i, v in enumerate(voc)} for t, voc in targets.items()}
+        cols = [df[f'target:{t}'] for t in targets]
+        code = lambda row: [-1 if pd.isna(v) else o2i[t][v] for t, v in zip(targets, row)]
+        return [np.array(code(row), np.int64) for row in zip(*cols)]
     o2i = {v: i for i, v in enumerate(vocab)}
     return [multi_hot(l, o2i) for l in df[target]] if target == 'labels' else [o2i[l] for l in df[target]]
 
 def make_dls(root, train, valid, vocab, size, method='squish', aug='none', bs=64, num_workers=0, device=None,
-             target='label', cache=False, balanced=False):
+             target='label', cache=False, balanced=False, targets=None):
     "fastai `DataLoaders` over plain torch loaders: train augmented and shuffled, valid deterministic"
     from fastai.data.core import DataLoaders
-    y_tr, y_va = encode_targets(train, vocab, target), encode_targets(valid, vocab, target)
+    y_tr, y_va = encode_targets(train, vocab, target, targets), encode_targets(valid, vocab, target, targets)
     sampler = balanced_sampler(y_tr, int(torch.randint(0, 2**31, (1,)))) if balanced else None
     tr = make_loader(root, train.image, y_tr, size, method, aug, bs, True, num_workers, drop_last=len(train) > bs,
                      cache=cache, sampler=sampler)

@@ -8,7 +8,7 @@ import torch, torch.nn as nn, torch.nn.functional as F
 from .core import *
 
 # %% auto #0
-__all__ = ['LOSSES', 'SoftF1Loss', 'get_loss']
+__all__ = ['LOSSES', 'SoftF1Loss', 'MultiTargetLoss', 'get_loss']
 
 # %% ../nbs/02d_losses.ipynb #06b45793
 class SoftF1Loss(nn.Module):
@@ -24,10 +24,24 @@ class SoftF1Loss(nn.Module):
         loss = 1 - (2 * tp / (2 * tp + fp + fn + self.eps)).mean()
         return loss + self.ce * F.cross_entropy(logits.float(), target) if self.ce else loss
 
+class MultiTargetLoss(nn.Module):
+    "Several targets from one logit vector split by `sizes`: cross-entropy per target over its known rows, averaged"
+    def __init__(self, sizes, smoothing=0.0): super().__init__(); self.sizes, self.smoothing = list(sizes), smoothing
+    def forward(self, logits, target):
+        losses = []
+        for k, z in enumerate(torch.split(logits.float(), self.sizes, -1)):
+            y = target[:, k]
+            if (y >= 0).any(): losses.append(F.cross_entropy(z[y >= 0], y[y >= 0], label_smoothing=self.smoothing))
+        return torch.stack(losses).mean() if losses else logits.sum() * 0
+
 LOSSES = ('ce', 'label_smoothing', 'focal', 'soft_f1', 'bce')
 
-def get_loss(loss='ce'):
+def get_loss(loss='ce', sizes=None):
     "Loss by name: `ce`, `label_smoothing` (0.1), `focal` (γ=2), `soft_f1` (1 − soft macro-F1, + CE), `bce`"
+    if sizes:  # several targets
+        if loss not in ('ce', 'label_smoothing'):
+            raise CompError(f'loss={loss!r}: several targets train with ce or label_smoothing')
+        return MultiTargetLoss(sizes, 0.1 if loss == 'label_smoothing' else 0.0)
     from fastai.losses import CrossEntropyLossFlat, LabelSmoothingCrossEntropyFlat, FocalLossFlat, BCEWithLogitsLossFlat
     if loss == 'ce': return CrossEntropyLossFlat()  # fastai's flat losses carry y_int, which MixUp/CutMix need
     if loss == 'label_smoothing': return LabelSmoothingCrossEntropyFlat(eps=0.1)

@@ -6,12 +6,13 @@
 from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
-import numpy as np
+import numpy as np, pandas as pd
 from .core import *
 
 # %% auto #0
 __all__ = ['METRICS', 'THRESH_GRID', 'Metric', 'register_metric', 'metric_names', 'get_metric', 'score', 'macro_f1', 'f1_multi',
-           'acc_multi', 'best_threshold', 'fastai_metrics']
+           'acc_multi', 'best_threshold', 'targets_score', 'fastai_metrics', 'oof_metrics', 'oof_metrics_multi',
+           'oof_metrics_targets']
 
 # %% ../nbs/02c_metrics.ipynb #2cd1f723
 @dataclass(frozen=True)
@@ -137,13 +138,98 @@ def best_threshold(targs, probs, metric='macro_f1', grid=THRESH_GRID):
     return float(grid[i]), float(scores[i])
 
 # %% ../nbs/02c_metrics.ipynb #05cc5b38
-def fastai_metrics(metric='macro_f1', multi_label=False):
-    "fastai metrics for training: accuracy, macro-F1 and `metric`, each over the whole validation set"
+def targets_score(m, Y, P, sizes):
+    "Several targets: the mean over targets of metric `m` on each target's known rows (Y: -1 = missing)"
+    out, starts = [], np.cumsum([0] + list(sizes))
+    for k, (a, b) in enumerate(zip(starts[:-1], starts[1:])):
+        known = Y[:, k] >= 0
+        if known.any(): out.append(m(Y[known, k], P[known, a:b]))
+    return float(np.mean(out))
+
+def fastai_metrics(metric='macro_f1', multi_label=False, sizes=None):
+    "fastai metrics for training: accuracy, macro-F1 and `metric` over the validation set (several targets: means)"
     from fastai.metrics import AccumMetric
     import torch
-    act = (lambda z: torch.sigmoid(torch.as_tensor(z)).numpy()) if multi_label else \
-          (lambda z: torch.softmax(torch.as_tensor(z).float(), -1).numpy())
+    def act(z):
+        z = torch.as_tensor(z).float()
+        if multi_label: return torch.sigmoid(z).numpy()
+        if sizes: return torch.cat([c.softmax(-1) for c in torch.split(z, list(sizes), -1)], -1).numpy()
+        return torch.softmax(z, -1).numpy()
     def one(name):
         m = get_metric(name, multi_label)
-        return AccumMetric(lambda preds, targs: m(targs, act(preds)), to_np=True, flatten=False, name=name)
+        f = (lambda p, t: targets_score(m, t, act(p), sizes)) if sizes else (lambda p, t: m(t, act(p)))
+        return AccumMetric(f, to_np=True, flatten=False, name=name)
     return [one(n) for n in dict.fromkeys(['accuracy', 'macro_f1', metric])]
+
+# %% ../nbs/02c_metrics.ipynb #feb69269
+def _fold_scores(t, P, metric):
+    "The competition metric, macro-F1 and accuracy of one set of predictions"
+    return {metric: score(metric, t, P), 'macro_f1': score('macro_f1', t, P), 'accuracy': score('accuracy', t, P),
+            'n': len(t)}
+
+def oof_metrics(oof, vocab, metric='macro_f1', multi_label=False, delim=' ', targets=None):
+    "metrics.json content from a pooled OOF table"
+    if targets: return oof_metrics_targets(oof, targets, metric)
+    if multi_label: return oof_metrics_multi(oof, vocab, metric, delim)
+    o2i = {v: i for i, v in enumerate(vocab)}
+    sc = lambda df: _fold_scores(df.target.map(o2i).values, df[vocab].values, metric)
+    folds = {str(k): sc(g) for k, g in oof.groupby('fold')}
+    vals = [f[metric] for f in folds.values()]
+    return {'metric': metric, 'higher': get_metric(metric).higher, 'cv': sc(oof)[metric], 'cv_all': sc(oof),
+            'folds': folds, 'mean': float(np.mean(vals)), 'std': float(np.std(vals)), 'n_folds_trained': len(folds),
+            'note': "cv = pooled OOF; per-fold macro-F1 over the classes present in that fold's valid truth"}
+
+# %% ../nbs/02c_metrics.ipynb #91d2f64f
+def _multi_hot_targets(oof, vocab, delim=' '):
+    "Multi-hot matrix of the OOF table's delimited tag strings"
+    o2i, T = {v: i for i, v in enumerate(vocab)}, np.zeros((len(oof), len(vocab)), np.float32)
+    for r, s in enumerate(oof.target.fillna('')):
+        for l in str(s).split(delim or ' '):
+            if l: T[r, o2i[l]] = 1
+    return T
+
+def oof_metrics_multi(oof, vocab, metric='macro_f1', delim=' '):
+    "metrics.json for multi-label OOF: the test threshold (best on the pooled OOF) and a CV that never saw its fold's"
+    m = get_metric(metric, True)
+    T, P, fo = _multi_hot_targets(oof, vocab, delim), oof[vocab].values, oof.fold.values
+    th, tuned = best_threshold(T, P, metric)
+    if m.probs: cv, how = m(T, P), f'cv: {metric} scores probabilities, no threshold'
+    elif len(np.unique(fo)) > 1:  # cross-fitted, as 04 does for temperature and priors
+        B = np.zeros(P.shape, np.float32)
+        for k in np.unique(fo):
+            i = fo == k
+            B[i] = P[i] >= best_threshold(T[~i], P[~i], metric)[0]
+        cv, how = m(T, B, 0.5), 'cv: each fold scored at the threshold chosen on the other folds'
+    else: cv, how = tuned, 'cv: one fold, threshold chosen and scored on the same OOF (optimistic)'
+    sc = lambda t, p: {metric: m(t, p, th), 'macro_f1': score('macro_f1', t, p, True, th),
+                       'accuracy': score('accuracy', t, p, True, th), 'n': len(t)}
+    folds = {str(k): sc(T[idx], P[idx]) for k, idx in oof.groupby('fold').indices.items()}
+    vals = [v[metric] for v in folds.values()]
+    return {'metric': metric, 'higher': m.higher, 'cv': cv, 'cv_tuned': tuned, 'threshold': th,
+            'cv_at_0.5': m(T, P, 0.5), 'cv_all': sc(T, P), 'folds': folds, 'mean': float(np.mean(vals)),
+            'std': float(np.std(vals)), 'n_folds_trained': len(folds),
+            'note': f"multi-label, one threshold for all classes; {how}; folds at the pooled threshold"}
+
+# %% ../nbs/02c_metrics.ipynb #e6e9afca
+def _target_scores(oof, t, voc, metric):
+    "Pooled and per-fold scores of target `t` on its known rows, and how many rows were masked"
+    o2i, cols = {v: i for i, v in enumerate(voc)}, [f'{t}:{v}' for v in voc]
+    known = oof[f'target:{t}'].isin(voc)
+    k = oof[known]
+    sc = lambda df: _fold_scores(df[f'target:{t}'].map(o2i).values, df[cols].values, metric)
+    return dict(cv=sc(k)[metric], cv_all=sc(k), n=int(known.sum()), masked=int((~known).sum()),
+                folds={str(f): sc(g) for f, g in k.groupby('fold')})
+
+def oof_metrics_targets(oof, targets, metric='macro_f1'):
+    "metrics.json for several targets: each on its known rows (the missing counted as masked), and their mean"
+    per = {t: _target_scores(oof, t, voc, metric) for t, voc in targets.items()}
+    ks = sorted({f for p in per.values() for f in p['folds']})
+    avg = lambda k, name: float(np.mean([p['folds'][k][name] for p in per.values() if k in p['folds']]))
+    names = list(dict.fromkeys([metric, 'macro_f1', 'accuracy']))
+    folds = {k: {**{n: avg(k, n) for n in names}, 'n': int((oof.fold == int(k)).sum())} for k in ks}
+    vals = [f[metric] for f in folds.values()]
+    cv = float(np.mean([p['cv'] for p in per.values()]))
+    return {'metric': metric, 'higher': get_metric(metric).higher, 'cv': cv,
+            'targets': per, 'folds': folds, 'mean': float(np.mean(vals)), 'std': float(np.std(vals)),
+            'n_folds_trained': len(folds), 'note': "several targets: cv = the mean of the targets' pooled-OOF scores; "
+            'rows missing a target are masked from it, not dropped'}

@@ -6,13 +6,13 @@
 from __future__ import annotations
 import hashlib, contextlib
 from pathlib import Path
-import torch, torch.nn as nn
+import torch, torch.nn as nn, torch.nn.functional as F
 import timm
 from .core import *
 
 # %% auto #0
-__all__ = ['ImageNorm', 'resolve_pretrained', 'load_local_weights', 'create_model', 'arch_stats', 'build_model', 'state_hash',
-           'save_state', 'freeze_body', 'unwrap', 'head_only']
+__all__ = ['ImageNorm', 'resolve_pretrained', 'load_local_weights', 'ArcFace', 'create_model', 'arch_stats', 'build_model',
+           'state_hash', 'save_state', 'freeze_body', 'unwrap', 'head_only']
 
 # %% ../nbs/02b_models.ipynb #6f88c6ce
 class ImageNorm(nn.Module):
@@ -55,7 +55,8 @@ def load_local_weights(body, path):
     "Load a local state_dict into `body`; a head of another shape is dropped (returns its keys)"
     path = Path(path)
     sd, own = _read_state(path), body.state_dict()
-    head = [k for k, v in sd.items() if k in own and v.shape != own[k].shape]
+    clf = (getattr(body, 'pretrained_cfg', {}) or {}).get('classifier') or 'fc'
+    head = [k for k, v in sd.items() if (k in own and v.shape != own[k].shape) or (k not in own and k.startswith(clf))]
     res = body.load_state_dict({k: v for k, v in sd.items() if k not in head}, strict=False)
     missing = [k for k in res.missing_keys if k not in head]
     if res.unexpected_keys or missing:
@@ -66,20 +67,38 @@ def load_local_weights(body, path):
     return head
 
 # %% ../nbs/02b_models.ipynb #a74b477b
+class ArcFace(nn.Module):
+    "Additive angular margin head (ArcFace): scaled cosines of normalised features and class weights"
+    def __init__(self, n_feat, n_out, scale=30.0, margin=0.3):
+        super().__init__()
+        self.weight = nn.Parameter(torch.empty(n_out, n_feat))
+        nn.init.xavier_uniform_(self.weight)
+        self.scale, self.margin, self.y = float(scale), float(margin), None
+    def forward(self, f):
+        cos = F.linear(F.normalize(f.float()), F.normalize(self.weight.float())).clamp(-1 + 1e-7, 1 - 1e-7)
+        if self.training and self.y is not None:  # the margin on the true class's angle
+            hit = F.one_hot(self.y.long(), cos.shape[1]).bool()
+            cos = torch.where(hit, torch.cos(torch.acos(cos) + self.margin), cos)
+        return cos * self.scale
+
+# %% ../nbs/02b_models.ipynb #f1084784
 def _unknown_arch(arch):
     return CompError(f"arch={arch!r} is not a timm model; list some with timm.list_models('*{arch[:6]}*')")
 
-def create_model(arch, n_out, pretrained=False, mean=None, std=None):
-    "`ImageNorm` + a timm backbone with an `n_out` head; `pretrained`: False, True (hub) or a local weights file"
+def create_model(arch, n_out, pretrained=False, mean=None, std=None, head='linear', arc_scale=30.0, arc_margin=0.3):
+    "`ImageNorm` + a timm backbone + an `n_out` head (`linear` or `arcface`); `pretrained`: False, True (hub) or a file"
     use, file = resolve_pretrained(pretrained)
-    try: body = timm.create_model(arch, pretrained=use and file is None, num_classes=n_out)
+    if head not in ('linear', 'arcface'): raise CompError(f"head={head!r}: use 'linear' or 'arcface'")
+    n_head = n_out if head == 'linear' else 0  # arcface: the body gives pooled features
+    try: body = timm.create_model(arch, pretrained=use and file is None, num_classes=n_head)
     except RuntimeError as e:
         if 'Unknown model' in str(e): raise _unknown_arch(arch) from None
         raise
     if file: load_local_weights(body, file)
     cfg = getattr(body, 'pretrained_cfg', {}) or {}
     mean, std = mean or cfg.get('mean', (0.485, 0.456, 0.406)), std or cfg.get('std', (0.229, 0.224, 0.225))
-    return nn.Sequential(ImageNorm(mean, std), body)
+    arc = [ArcFace(body.num_features, n_out, arc_scale, arc_margin)] if head == 'arcface' else []
+    return nn.Sequential(ImageNorm(mean, std), body, *arc)
 
 def arch_stats(arch, n_out=2):
     "(mean, std) the backbone expects, from timm's pretrained config without building it"
@@ -93,9 +112,10 @@ def arch_stats(arch, n_out=2):
 
 def build_model(cfg:dict):
     "Rebuild the (untrained) model described by a `model.json` dict"
-    return create_model(cfg['arch'], len(cfg['vocab']), False, cfg['mean'], cfg['std'])
+    return create_model(cfg['arch'], len(cfg['vocab']), False, cfg['mean'], cfg['std'], cfg.get('head', 'linear'),
+                        cfg.get('arc_scale', 30.0), cfg.get('arc_margin', 0.3))
 
-# %% ../nbs/02b_models.ipynb #11f65077
+# %% ../nbs/02b_models.ipynb #b21dddca
 def state_hash(model):
     "Hash of a model's weights and buffers"
     h = hashlib.sha1()
@@ -109,7 +129,7 @@ def save_state(model, path):
     with atomic_path(path) as t: torch.save(model.state_dict(), t)
     return Path(path)
 
-# %% ../nbs/02b_models.ipynb #cb0462c7
+# %% ../nbs/02b_models.ipynb #912bda43
 def freeze_body(model, pct):
     "Freeze the first `pct` of the backbone's parameter tensors (normalisation layers stay trainable); returns how many"
     if not pct: return 0
@@ -130,7 +150,8 @@ def unwrap(m):
 @contextlib.contextmanager
 def head_only(model):
     "Train only the classifier inside the block (the rest frozen), then restore every flag"
-    head = {id(p) for p in unwrap(model)[1].get_classifier().parameters()}
+    m = unwrap(model)
+    head = {id(p) for p in (m[2] if len(m) > 2 else m[1].get_classifier()).parameters()}
     flags = [(p, p.requires_grad) for p in model.parameters()]
     for p, _ in flags: p.requires_grad_(id(p) in head)
     try: yield

@@ -18,6 +18,9 @@ VIEWS = {'orig': lambda x: x, 'hflip': lambda x: x.flip(-1), 'vflip': lambda x: 
          'rot270': lambda x: x.rot90(3, (-2, -1)), 'transpose': lambda x: x.transpose(-2, -1)}
 
 def _activation(activation):
+    "softmax, sigmoid (multi-label), or a list of sizes: a softmax per target's slice (several targets)"
+    if isinstance(activation, (list, tuple)):
+        return lambda z: torch.cat([c.softmax(-1) for c in torch.split(z, list(activation), -1)], -1)
     if activation == 'sigmoid': return torch.sigmoid
     if activation == 'softmax': return lambda z: F.softmax(z, -1)
     raise CompError(f"activation={activation!r}: use 'softmax' or 'sigmoid'")

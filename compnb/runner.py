@@ -98,7 +98,8 @@ def _last_id(run_dir):
 
 def _failed_row_since(run_dir, stage, after_id):
     led = read_ledger(Path(run_dir).parent)
-    mine = (led.run_dir == str(run_dir)) & (led.stage == stage) & (led.status == 'failed') & (led.id > after_id)
+    ended = led.status.isin(['failed', 'pruned'])  # a pruned stage (compnb tune) has its row already
+    mine = (led.run_dir == str(run_dir)) & (led.stage == stage) & ended & (led.id > after_id)
     return bool(mine.any())
 
 # %% ../nbs/04a_runner.ipynb #0b62edc1

@@ -10,6 +10,7 @@ import numpy as np, pandas as pd
 from .core import *
 from .images import image_census, image_stats, image_hashes
 from .dups import dup_pairs, merged_groups, dup_report
+from .comp import *
 from .data import *
 
 # %% auto #0

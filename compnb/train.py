@@ -15,19 +15,19 @@ from fastai.callback.schedule import *
 from fastai.callback.progress import *
 from fastcore.basics import noop
 from .core import *
-from .data import read_table
+from .comp import read_table
 from .split import folds_hash
 from .loaders import AUG_VIEWS, get_aug, make_dls, multi_hot
 from .recipe import resolve_recipe
 from .models import create_model, arch_stats, freeze_body, head_only, state_hash, unwrap
-from .metrics import get_metric, score, best_threshold, fastai_metrics
+from .metrics import get_metric, score, best_threshold, fastai_metrics, oof_metrics
 from .losses import get_loss
-from .callbacks import EpochRecorder, DistTrace, TrialReport, trick_callbacks
+from .callbacks import EpochRecorder, DistTrace, TrialReport, FaultInjection, StopOnNaN, is_oom, trick_callbacks
 from .predict import predict
 
 # %% auto #0
-__all__ = ['STAGE_ONLY', 'per_stage', 'train_config', 'recipe_line', 'fit_fold', 'oof_metrics', 'oof_metrics_multi',
-           'collect_oof', 'check_model_json', 'fit_folds', 'read_pseudo', 'read_history', 'plot_history']
+__all__ = ['STAGE_ONLY', 'MIN_BS', 'per_stage', 'train_config', 'recipe_line', 'probe_bs', 'fit_fold', 'collect_oof',
+           'check_model_json', 'fit_folds', 'read_pseudo', 'read_history', 'plot_history']
 
 # %% ../nbs/02h_fit.ipynb #f3483cec
 def per_stage(v, n, name):
@@ -38,7 +38,7 @@ def per_stage(v, n, name):
 
 # %% ../nbs/02h_fit.ipynb #21739049
 STAGE_ONLY = ('data', 'run_dir', 'image_col', 'label_col', 'group_col', 'label_delim', 'holdout', 'n_folds', 'fold',
-              'device', 'pseudo', 'resume', 'overwrite', 'on_bad')
+              'device', 'pseudo', 'resume', 'overwrite', 'on_bad', 'targets')
 
 def _check_tricks(comp, loss, balanced, precision, freeze_pct, ema, head_epochs, method):
     if comp.multi_label:
@@ -69,27 +69,37 @@ def _norm_stats(norm, arch, comp, run_dir):
 def train_config(comp, *, arch='auto', pretrained='auto', size=0, sizes=(), epochs='auto', lr='auto', bs=64,
                  method='squish', aug='auto', loss='ce', metric='macro_f1', seed=42, num_workers=-1, norm='model',
                  cache=True, mixup=0.0, cutmix=0.0, balanced=False, accum=1, freeze_pct=0.0, precision='auto',
-                 head_epochs='auto', ema=0.0, channels_last=False, torch_compile=False, keep_last=2, **stage):
+                 head_epochs='auto', ema=0.0, channels_last=False, torch_compile=False, keep_last=2, head='linear',
+                 arc_scale=30.0, arc_margin=0.3, **stage):
     "Resolved, checked training configuration (JSON-able) for `comp`; `stage` holds 03_train's other parameters"
     unknown = [k for k in stage if k not in STAGE_ONLY]
     if unknown: raise CompError(f'train_config: unknown parameter(s) {unknown}')
     if comp.multi_label and loss == 'ce': loss = 'bce'  # the default loss, for multi-label data: one sigmoid per class
+    sizes_out = comp.sizes  # several targets: one softmax each over a slice of the outputs
+    if sizes_out and (mixup or cutmix or balanced or head != 'linear'):
+        raise CompError('several targets train without mixup, cutmix, balanced sampling or an arcface head')
     r = resolve_recipe(comp, arch, pretrained, size, sizes, epochs, lr, aug, head_epochs)
     _check_tricks(comp, loss, balanced, precision, freeze_pct, ema, r['head_epochs'], method)
-    get_aug(r['aug']), get_loss(loss), get_metric(metric, comp.multi_label)
-    trick_callbacks(dict(mixup=mixup, cutmix=cutmix, loss=loss, accum=1, bs=bs))
+    get_aug(r['aug']), get_loss(loss, sizes_out), get_metric(metric, comp.multi_label)
+    if bs != 'auto' and int(bs) < 1: raise CompError(f"bs={bs}: a batch size of 1 or more, or 'auto'")
+    trick_callbacks(dict(mixup=mixup, cutmix=cutmix, loss=loss, accum=1, bs=bs, head=head))
+    if head not in ('linear', 'arcface'): raise CompError(f"head={head!r}: use 'linear' or 'arcface'")
+    if head == 'arcface' and comp.multi_label: raise CompError("head='arcface' is for single-label data (one identity)")
     if int(num_workers) < 0: num_workers = 0 if comp.is_sample else min(8, os.cpu_count() or 1)
     mean, std = _norm_stats(norm, r['arch'], comp, stage.get('run_dir'))
     sz = r['sizes']
-    return dict(arch=r['arch'], pretrained=str(r['pretrained']), vocab=comp.vocab, size=sz[-1], sizes=sz,
+    return dict(arch=r['arch'], pretrained=str(r['pretrained']), vocab=comp.outputs, size=sz[-1], sizes=sz,
                 epochs=[int(e) for e in per_stage(r['epochs'], len(sz), 'epochs')],
-                lrs=[float(l) for l in per_stage(r['lr'], len(sz), 'lr')], bs=int(bs), method=method, aug=r['aug'],
+                lrs=[float(l) for l in per_stage(r['lr'], len(sz), 'lr')], bs='auto' if bs == 'auto' else int(bs),
+                method=method, aug=r['aug'],
                 tta=AUG_VIEWS.get(r['aug'], ['orig', 'hflip']), loss=loss, metric=metric, seed=int(seed),
                 num_workers=int(num_workers), cache=bool(cache), norm=norm, mean=mean, std=std, mixup=float(mixup),
                 cutmix=float(cutmix), balanced=bool(balanced), accum=int(accum), freeze_pct=float(freeze_pct),
                 precision=precision, head_epochs=r['head_epochs'], ema=float(ema), channels_last=bool(channels_last),
-                torch_compile=bool(torch_compile), keep_last=int(keep_last), multi_label=comp.multi_label,
-                target=comp.target, label_delim=comp.label_delim, recipe=r['notes'])
+                torch_compile=bool(torch_compile), keep_last=int(keep_last), head=head, arc_scale=float(arc_scale),
+                arc_margin=float(arc_margin), multi_label=comp.multi_label,
+                target=comp.target, label_delim=comp.label_delim, recipe=r['notes'],
+                targets=comp.target_vocabs if sizes_out else None, target_sizes=sizes_out)
 
 def recipe_line(cfg):
     "One line with what will be trained: backbone, weights, stages, epochs, lr, augmentation, batch"
@@ -136,10 +146,12 @@ def _fold_rows(comp, folds, fold, target, pseudo=None):
 def _learner(model, dls, cfg, rec, fd, device, cbs=()):
     "The fastai Learner of one fold: loss, metrics, callbacks; mixed precision on a GPU"
     trial = TrialReport.from_env(cfg['metric'])  # under compnb tune
-    cbs = [rec] + trick_callbacks(cfg) + list(cbs) + ([DistTrace()] if os.environ.get('COMPNB_TRACE') else [])
+    faults = [FaultInjection(rec), StopOnNaN(rec.fold, rec, cfg['lrs'])]
+    cbs = [rec, *faults] + trick_callbacks(cfg) + list(cbs) + ([DistTrace()] if os.environ.get('COMPNB_TRACE') else [])
     cbs += [trial] if trial else []
-    metrics = fastai_metrics(cfg['metric'], cfg.get('multi_label', False))
-    learn = Learner(dls, torch.compile(model) if cfg.get('torch_compile') else model, loss_func=get_loss(cfg['loss']),
+    metrics = fastai_metrics(cfg['metric'], cfg.get('multi_label', False), cfg.get('target_sizes'))
+    loss = get_loss(cfg['loss'], cfg.get('target_sizes'))
+    learn = Learner(dls, torch.compile(model) if cfg.get('torch_compile') else model, loss_func=loss,
                     metrics=metrics, cbs=cbs, path=fd, model_dir='.')
     prec = cfg.get('precision', 'auto')
     if device.type == 'cuda' and prec != 'fp32':
@@ -164,16 +176,73 @@ def _fit_stages(learn, rec, mk, cfg, at, stages, fd, info):
     for i, (sz, ep, lr) in enumerate(zip(cfg['sizes'], cfg['epochs'], cfg['lrs'])):
         start = 0 if not at or i > at[0] else (at[1] + 1 if i == at[0] else ep)
         if start >= ep: continue  # finished before the interruption
-        if i: learn.dls = mk(sz)
         rec.set_stage(i, len(cfg['sizes']), sz)
+        if i or cfg['bs'] == 'auto': learn.dls = mk(sz, bs=_stage_bs(learn, rec, cfg, sz))
         h0 = state_hash(model)
-        with _bars(learn, rec.headless): learn.fit_one_cycle(ep, lr, start_epoch=start, reset_opt=reset)
+        _fit_one_stage(learn, rec, mk, cfg, i, sz, ep, lr, start, reset, fd)
         reset = False
-        stages.append(dict(stage=i, size=sz, epochs=ep, lr=lr, **info, start_hash=h0, end_hash=state_hash(model),
-                           resumed_at_epoch=start or None))
+        stages.append(dict(stage=i, size=sz, epochs=ep, lr=lr, bs=rec.bs, accum=rec.accum, **info, start_hash=h0,
+                           end_hash=state_hash(model), resumed_at_epoch=start or None))
         if is_main(): save_json(stages, fd/'stages.json')
 
-# %% ../nbs/02h_fit.ipynb #49eece9a
+# %% ../nbs/02h_fit.ipynb #46a01ae1
+MIN_BS = 2
+
+def _stage_bs(learn, rec, cfg, sz):
+    "The batch size for a stage: the configured one (or what an out-of-memory left), or `auto`'s probe"
+    if cfg['bs'] != 'auto': return rec.bs
+    rec.bs = probe_bs(unwrap(learn.model), sz, learn.dls.device, learn.cbs)
+    log(f"bs='auto': {rec.bs} at {sz} px")
+    return rec.bs
+
+def probe_bs(model, size, device, cbs=(), top=512):
+    "The largest power-of-two batch (≤ `top`) of `size`-px images whose forward and backward fit in memory"
+    if torch.device(device).type != 'cuda' and not os.environ.get('COMPNB_FAKE_OOM'): return 64
+    limit = int(os.environ['COMPNB_FAKE_OOM'].split('@')[0]) if os.environ.get('COMPNB_FAKE_OOM') else None
+    bs = top
+    while bs >= MIN_BS:
+        try:
+            if limit is not None and bs > limit: raise RuntimeError('CUDA out of memory (injected by COMPNB_FAKE_OOM)')
+            x = torch.randint(0, 255, (bs, 3, size, size), dtype=torch.uint8, device=device)
+            model(x).float().sum().backward()
+            model.zero_grad(set_to_none=True)
+            return bs
+        except Exception as e:
+            if not is_oom(e): raise
+            bs //= 2
+            if torch.cuda.is_available(): torch.cuda.empty_cache()
+    raise CompError(f'out of memory even at batch size {MIN_BS} at {size} px: use a smaller size or arch')
+
+# %% ../nbs/02h_fit.ipynb #ef5069b9
+def _fit_one_stage(learn, rec, mk, cfg, i, sz, ep, lr, start, reset, fd):
+    "fit_one_cycle for one stage, continuing after the last finished epoch at half the batch when memory runs out"
+    saved = {k: v.detach().clone() for k, v in unwrap(learn.model).state_dict().items()}  # in case no epoch finishes
+    while True:
+        try:
+            with _bars(learn, rec.headless): learn.fit_one_cycle(ep, lr, start_epoch=start, reset_opt=reset)
+            return
+        except Exception as e:
+            if not is_oom(e) or rec.bs // 2 < MIN_BS: raise
+        if torch.cuda.is_available(): torch.cuda.empty_cache()
+        done = [r['epoch'] for r in rec.rows if r['stage'] == i]
+        start = max(done) + 1 if done else start
+        unwrap(learn.model).load_state_dict(torch.load(fd/f's{i}_e{max(done)}.pth') if done else saved)
+        eff = rec.bs * rec.accum
+        rec.bs, rec.accum = rec.bs // 2, rec.accum * 2
+        log(f'out of memory at batch size {rec.bs * 2} (fold {rec.fold}, stage {i + 1}, epoch {start + 1}): '
+            f'continuing at {rec.bs} with gradient accumulation ×{rec.accum} (the same effective batch of {eff})')
+        _accumulate(learn, eff)
+        learn.dls = mk(sz, bs=rec.bs)
+        if start >= ep: return
+
+def _accumulate(learn, n):
+    "Gradient accumulation over `n` samples (fastai's callback, added or updated)"
+    from fastai.callback.training import GradientAccumulation
+    ga = next((c for c in learn.cbs if isinstance(c, GradientAccumulation)), None)
+    if ga is None: learn.add_cb(GradientAccumulation(n))
+    else: ga.n_acc = n
+
+# %% ../nbs/02h_fit.ipynb #e961ccc9
 def _fold_device(device, cfg):
     device = torch.device(device) if device else get_device()
     if world_size() > 1:
@@ -187,15 +256,18 @@ def _fold_oof(model, comp, va, fold, cfg, fd, device):
     "OOF probabilities of the valid rows from `best.pth`, saved as fold{k}/oof.csv"
     model.load_state_dict(torch.load(fd/'best.pth', map_location=device))
     ml = cfg.get('multi_label')
-    probs = predict(model, comp.root, va.image, cfg['sizes'][-1], cfg['method'], ['orig'], cfg['bs'] * 2,
-                    cfg['num_workers'], device, cfg.get('cache', False), 'sigmoid' if ml else 'softmax')
+    act = cfg.get('target_sizes') or ('sigmoid' if ml else 'softmax')
+    bs = 128 if cfg['bs'] == 'auto' else cfg['bs'] * 2
+    probs = predict(model, comp.root, va.image, cfg['sizes'][-1], cfg['method'], ['orig'], bs,
+                    cfg['num_workers'], device, cfg.get('cache', False), act)
     target = va[cfg['target']].map((cfg.get('label_delim') or ' ').join) if ml else va[cfg['target']]
-    oof = pd.concat([pd.DataFrame({'image': va.image, 'fold': fold, 'target': target}),
+    truths = {f'target:{t}': va[f'target:{t}'].values for t in (cfg.get('targets') or {})}  # several targets
+    oof = pd.concat([pd.DataFrame({'image': va.image, 'fold': fold, 'target': target, **truths}),
                      pd.DataFrame(probs, columns=cfg['vocab'])], axis=1)
     save_csv(oof, fd/'oof.csv')
     return oof
 
-# %% ../nbs/02h_fit.ipynb #46a01ae1
+# %% ../nbs/02h_fit.ipynb #442b1e6c
 def fit_fold(comp, folds, fold, cfg, out, *, resume=False, overwrite=False, device=None, headless=None, pseudo=None,
              cbs=()):
     "Train one fold into `out/fold{fold}`; returns its OOF DataFrame (None on ranks > 0)"
@@ -209,63 +281,21 @@ def fit_fold(comp, folds, fold, cfg, out, *, resume=False, overwrite=False, devi
     seed_everything(cfg['seed'] + fold)
     tr, va = _fold_rows(comp, folds, fold, cfg['target'], pseudo)
     model = create_model(cfg['arch'], len(cfg['vocab']), cfg['pretrained'] if at is None else False, cfg['mean'],
-                         cfg['std']).to(device)
+                         cfg['std'], cfg.get('head', 'linear'), cfg.get('arc_scale', 30.0),
+                         cfg.get('arc_margin', 0.3)).to(device)
     rec = EpochRecorder(fd, fold, cfg['metric'], headless, cfg.get('multi_label', False), cfg.get('keep_last', -1))
+    rec.bs, rec.accum = (64 if cfg['bs'] == 'auto' else cfg['bs']), cfg.get('accum', 1)
     stages = _resume(fd, at, cfg, model, rec, device) if at else []
     freeze_body(model, cfg.get('freeze_pct', 0))
     if cfg.get('channels_last'): model = model.to(memory_format=torch.channels_last)
-    mk = partial(make_dls, comp.root, tr, va, cfg['vocab'], method=cfg['method'], aug=cfg['aug'], bs=cfg['bs'],
+    mk = partial(make_dls, comp.root, tr, va, cfg['vocab'], method=cfg['method'], aug=cfg['aug'], bs=rec.bs,
                  num_workers=cfg['num_workers'], device=device, target=cfg['target'], cache=cfg.get('cache', False),
-                 balanced=cfg.get('balanced', False))
+                 balanced=cfg.get('balanced', False), targets=cfg.get('targets'))
     learn = _learner(model, mk(cfg['sizes'][0]), cfg, rec, fd, device, cbs)
     dist = world_size() > 1  # SyncBatchNorm on GPUs only (no CPU kernel)
     ctx = learn.distrib_ctx(sync_bn=device.type == 'cuda', cpu=device.type == 'cpu') if dist else nullcontext()
     with ctx: _fit_stages(learn, rec, mk, cfg, at, stages, fd, dict(n_train=len(tr), n_valid=len(va)))
     return _fold_oof(model, comp, va, fold, cfg, fd, device) if is_main() else None
-
-# %% ../nbs/02h_fit.ipynb #442b1e6c
-def _fold_scores(t, P, metric):
-    "The competition metric, macro-F1 and accuracy of one set of predictions"
-    return {metric: score(metric, t, P), 'macro_f1': score('macro_f1', t, P), 'accuracy': score('accuracy', t, P),
-            'n': len(t)}
-
-def oof_metrics(oof, vocab, metric='macro_f1', multi_label=False, delim=' '):
-    "metrics.json content from a pooled OOF table"
-    if multi_label: return oof_metrics_multi(oof, vocab, metric, delim)
-    o2i = {v: i for i, v in enumerate(vocab)}
-    sc = lambda df: _fold_scores(df.target.map(o2i).values, df[vocab].values, metric)
-    folds = {str(k): sc(g) for k, g in oof.groupby('fold')}
-    vals = [f[metric] for f in folds.values()]
-    return {'metric': metric, 'higher': get_metric(metric).higher, 'cv': sc(oof)[metric], 'cv_all': sc(oof),
-            'folds': folds, 'mean': float(np.mean(vals)), 'std': float(np.std(vals)), 'n_folds_trained': len(folds),
-            'note': "cv = pooled OOF; per-fold macro-F1 over the classes present in that fold's valid truth"}
-
-# %% ../nbs/02h_fit.ipynb #1cd4e1e0
-def _multi_hot_targets(oof, vocab, delim=' '):
-    o2i = {v: i for i, v in enumerate(vocab)}
-    return np.stack([multi_hot([l for l in str(s).split(delim or ' ') if l], o2i) for s in oof.target.fillna('')])
-
-def oof_metrics_multi(oof, vocab, metric='macro_f1', delim=' '):
-    "metrics.json for multi-label OOF: the test threshold (best on the pooled OOF) and a CV that never saw its fold's"
-    m = get_metric(metric, True)
-    T, P, fo = _multi_hot_targets(oof, vocab, delim), oof[vocab].values, oof.fold.values
-    th, tuned = best_threshold(T, P, metric)
-    if m.probs: cv, how = m(T, P), f'cv: {metric} scores probabilities, no threshold'
-    elif len(np.unique(fo)) > 1:  # cross-fitted, as 04 does for temperature and priors
-        B = np.zeros(P.shape, np.float32)
-        for k in np.unique(fo):
-            i = fo == k
-            B[i] = P[i] >= best_threshold(T[~i], P[~i], metric)[0]
-        cv, how = m(T, B, 0.5), 'cv: each fold scored at the threshold chosen on the other folds'
-    else: cv, how = tuned, 'cv: one fold, threshold chosen and scored on the same OOF (optimistic)'
-    sc = lambda t, p: {metric: m(t, p, th), 'macro_f1': score('macro_f1', t, p, True, th),
-                       'accuracy': score('accuracy', t, p, True, th), 'n': len(t)}
-    folds = {str(k): sc(T[idx], P[idx]) for k, idx in oof.groupby('fold').indices.items()}
-    vals = [v[metric] for v in folds.values()]
-    return {'metric': metric, 'higher': m.higher, 'cv': cv, 'cv_tuned': tuned, 'threshold': th,
-            'cv_at_0.5': m(T, P, 0.5), 'cv_all': sc(T, P), 'folds': folds, 'mean': float(np.mean(vals)),
-            'std': float(np.std(vals)), 'n_folds_trained': len(folds),
-            'note': f"multi-label, one threshold for all classes; {how}; folds at the pooled threshold"}
 
 # %% ../nbs/02h_fit.ipynb #4067b30a
 def collect_oof(out):
@@ -288,7 +318,8 @@ def _write_run(comp, cfg, out, fh):
     "Pool the folds' OOF into oof.csv, metrics.json and model.json (rank 0)"
     oof = collect_oof(out)
     save_csv(oof, out/'oof.csv')
-    metrics = oof_metrics(oof, cfg['vocab'], cfg['metric'], cfg.get('multi_label', False), cfg.get('label_delim', ' '))
+    metrics = oof_metrics(oof, cfg['vocab'], cfg['metric'], cfg.get('multi_label', False), cfg.get('label_delim', ' '),
+                          cfg.get('targets'))
     save_json(metrics, out/'metrics.json')
     trained = sorted(int(f) for f in oof.fold.unique())
     save_json(dict(cfg, folds_hash=fh, folds_trained=trained, data_fingerprint=comp.fingerprint()), out/'model.json')

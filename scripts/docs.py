@@ -13,6 +13,15 @@ NBS, OUT = ROOT/'nbs', ROOT/'_docs'
 STAGES = ['01_eda', '02_split', '03_train', '04_infer', '05_experiments']
 
 
+def sidebar_yml():
+    "nbs/sidebar.yml for nbdev_docs (Quarto): the landing page, the stages, then the library in notebook order"
+    names = sorted(p.name for p in NBS.glob('*.ipynb') if p.stem != 'index')
+    stages = [n for n in names if Path(n).stem in STAGES]
+    lines = ['website:', '  sidebar:', '    contents:', '      - index.ipynb', '      - section: Stages', '        contents:']
+    lines += [f'          - {n}' for n in stages] + ['      - section: Library', '        contents:']
+    return '\n'.join(lines + [f'          - {n}' for n in names if n not in stages]) + '\n'
+
+
 def executed_stages(run=None):
     "A run folder holding the stage notebooks executed on the sample (made now unless `run` is given)"
     if run: return Path(run)
@@ -55,6 +64,7 @@ def build(run=None, out=OUT):
 
 
 if __name__ == '__main__':
+    (NBS/'sidebar.yml').write_text(sidebar_yml())
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument('--run', default='', help='a run folder with executed stage notebooks (default: run them now)')
     ap.add_argument('--out', default=str(OUT), help='output folder')

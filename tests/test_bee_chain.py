@@ -32,3 +32,24 @@ def test_bee_chain(bee_run):
     # progressive resizing on real photos: two stages per fold, weights carried
     st = json.loads((run/'train'/'fold0'/'stages.json').read_text())
     assert [s['size'] for s in st] == [32, 48] and st[1]['start_hash'] == st[0]['end_hash']
+
+
+def test_bee_two_targets(runs, tmp_path):
+    "targets='health,subspecies': one backbone, a head each; subspecies' unknown (-1) rows are masked, not dropped"
+    from conftest import exec_nb
+    from compnb.core import load_json
+    run, P = tmp_path/'run', dict(data=str(BEE), holdout=0.2, targets='health,subspecies')
+    exec_nb('02_split', run, **P, n_folds=3)
+    exec_nb('03_train', run, **P, sizes='[32]', epochs=1, arch='resnet10t', pretrained=False, lr=1e-2)
+    exec_nb('04_infer', run, **P)
+    comp = read_comp(BEE, holdout=0.2, targets='health,subspecies')
+    m = load_json(run/'train'/'metrics.json')
+    assert set(m['targets']) == {'health', 'subspecies'} and all('macro_f1' in v['cv_all'] for v in m['targets'].values())
+    missing = int(comp.train['target:subspecies'].isna().sum())
+    assert missing > 0 and m['targets']['subspecies']['masked'] == missing and m['targets']['health']['masked'] == 0
+    assert len(pd.read_csv(run/'train'/'oof.csv')) == len(comp.train)  # every row kept
+    sub = pd.read_csv(run/'infer'/'submission.csv', dtype=str)
+    assert list(sub.columns) == ['id', 'health', 'subspecies'] and list(sub.id) == list(comp.sample_submission.id)
+    assert set(sub.subspecies) <= set(comp.target_vocabs['subspecies'])
+    h = load_json(run/'infer'/'infer.json')['holdout']
+    assert {'health', 'subspecies'} <= set(h) and 0 <= h['subspecies']['macro_f1'] <= 1

@@ -4,7 +4,8 @@ from pathlib import Path
 import numpy as np, pandas as pd, pytest
 from PIL import Image
 from compnb.core import CompError
-from compnb.data import read_comp, read_table
+from compnb.data import read_comp
+from compnb.comp import read_table
 from compnb.images import open_image
 from conftest import BEE, need
 

@@ -6,7 +6,7 @@ from compnb.core import CompError
 from compnb.data import read_comp
 from compnb.images import image_hashes
 from compnb.dups import dup_pairs
-from compnb.data import label_matrix
+from compnb.comp import label_matrix
 from compnb.split import make_folds, split_report
 
 

@@ -27,7 +27,8 @@ CASES = {'aug quick': dict(aug='quick'), 'aug medium': dict(aug='medium'), 'aug 
          'loss label_smoothing': dict(loss='label_smoothing'), 'loss focal': dict(loss='focal'), 'loss soft_f1': dict(loss='soft_f1'),
          'mixup': dict(mixup=0.4), 'cutmix': dict(cutmix=1.0), 'balanced': dict(balanced=True), 'accum': dict(accum=2, bs=32),
          'freeze_pct': dict(freeze_pct=0.9), 'head_epochs': dict(head_epochs=1), 'ema': dict(ema=0.9), 'channels_last': dict(channels_last=True),
-         'method crop': dict(method='crop'), 'method pad': dict(method='pad'), 'metric accuracy': dict(metric='accuracy')}
+         'method crop': dict(method='crop'), 'method pad': dict(method='pad'), 'metric accuracy': dict(metric='accuracy'),
+         'head arcface': dict(head='arcface', arc_scale=16.0, arc_margin=0.2), 'metric qwk': dict(metric='qwk')}
 
 
 @pytest.mark.parametrize('case', CASES)

@@ -1,0 +1,124 @@
+"""`compnb tune` on the sample: a 6-trial study on 2 worker processes with a clearly bad lr (pruned), two processes
+joining one study at once, and a worker killed mid-trial whose trial is failed and retried when the command is re-run.
+The later studies reuse the first one's split (a study makes its split only when its folder has none)."""
+import os, shutil, signal, subprocess, time, types
+import pytest
+from conftest import COMPNB
+from compnb.core import load_yaml
+from compnb.ledger import read_ledger
+from compnb.runner import STAGES, load_config, check_params, declared
+
+ENV = dict(OMP_WAIT_POLICY='PASSIVE')  # concurrent trainings on a small CPU (README)
+
+
+def sh(root, *args):
+    return subprocess.Popen([COMPNB, *map(str, args)], env=dict(os.environ, COMPNB_RUNS=str(root), **ENV),
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def finish(p, timeout=400):
+    out, _ = p.communicate(timeout=timeout)
+    assert p.returncode == 0, out[-3000:]
+    return out
+
+
+def load(root, name):
+    import optuna
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    return optuna.load_study(study_name=name, storage=f'sqlite:///{root}/optuna.db')
+
+
+def tune_rows(root, name):
+    led = read_ledger(root/name)
+    return led[led.stage == 'tune']
+
+
+def with_split(six, root, name):
+    "A study folder holding the first study's split, so this study makes none"
+    shutil.copytree(six.root/'space'/'split', root/name/'split')
+
+
+@pytest.fixture(scope='module')
+def six(tmp_path_factory):
+    """compnb tune -f space.yaml --trials 6 --workers 2, lr 1e-2 or 1e3: each worker samples 1e-2, 1e-2, then 1e3, so
+    the bad lr starts after good trials finished; the median pruner stops it (and may stop a slow good one) after its
+    first epoch"""
+    root = tmp_path_factory.mktemp('tune')/'runs'
+    space = root.parent/'space.yaml'
+    space.write_text('lr: choice(1e-2, 1e3)\nmixup: uniform(0, 0.4)\nepochs: 2\nn_folds: 3\n'
+                     'pruner: {n_startup_trials: 1, n_warmup_steps: 0}\nsampler: {seed: 10}\n')
+    out = finish(sh(root, 'tune', '-f', space, '--trials', 6, '--workers', 2))
+    return types.SimpleNamespace(root=root, space=space, out=out, study=load(root, 'space'))
+
+
+def test_six_trials_two_workers(six, capsys, monkeypatch):
+    states = {t.number: t.state.name for t in six.study.trials}
+    assert sorted(states) == list(range(6)) and set(states.values()) <= {'COMPLETE', 'PRUNED'}, states
+    rows = tune_rows(six.root, 'space')
+    assert sorted(r['trial'] for r in rows.params) == list(range(6))  # one ledger row per trial
+    status = {r.params['trial']: r.status for r in rows.itertuples()}
+    assert status == {n: {'COMPLETE': 'ok', 'PRUNED': 'pruned'}[s] for n, s in states.items()}
+    assert {'lr', 'mixup', 'epochs', 'study', 'trial'} <= set(rows.params.iloc[0])
+    folder = six.root/'space'
+    for f in ('trials.csv', 'importance.csv', 'history.png', 'best.yaml', 'split/folds.csv'): assert (folder/f).exists()
+    assert list(read_ledger(six.root).stage) == ['02_split']  # the split made once, in the study folder
+    best = load_config(folder/'best.yaml')
+    check_params(best, STAGES)  # what compnb run -f best.yaml checks before it runs anything
+    assert declared('03_train', best)['lr'] == six.study.best_trial.params['lr'] == 0.01
+    assert load_yaml(folder/'best.yaml')['03_train']['mixup'] == six.study.best_trial.params['mixup']
+    assert 'trials: ' in six.out and 'best.yaml' in six.out
+    from compnb.cli import main
+    capsys.readouterr()
+    assert main(['compare', '--study', 'space', '--root', str(six.root)]) == 0
+    out = capsys.readouterr().out
+    assert len(out.strip().splitlines()) == 7 and out.split()[:3] == ['rank', 'trial', 'state']
+    monkeypatch.setenv('COMPNB_RUNS', str(six.root))
+    assert main(['tune', '-f', str(six.space), '--trials', '6']) == 0  # again: the study is done, nothing runs
+    assert len(load(six.root, 'space').trials) == 6 and len(tune_rows(six.root, 'space')) == 6
+
+
+def test_bad_lr_pruned(six):
+    trials = six.study.trials
+    bad = [t.number for t in trials if t.params['lr'] == 1e3]
+    assert bad and all(trials[n].state.name == 'PRUNED' for n in bad), six.out[-3000:]  # never trains to the end
+    led = read_ledger(six.root/'space')
+    own = led[(led.stage == '03_train') & led.run.isin([f'trial-{n:04d}' for n in bad])]
+    assert (own.status == 'pruned').sum() == len(bad) and own.error.str.startswith('TrialPruned').all()
+    assert len(own) == len(bad)  # and no second, 'failed' row from the runner
+
+
+def test_two_processes_join_one_study(six, tmp_path):
+    root, space = tmp_path/'runs', tmp_path/'two.yaml'
+    space.write_text('lr: loguniform(3e-3, 1e-2)\nepochs: 1\nn_folds: 3\npruner: none\n')
+    with_split(six, root, 'two')
+    outs = [finish(p) for p in [sh(root, 'tune', '-f', space, '--trials', 3) for _ in range(2)]]  # at once
+    study = load(root, 'two')
+    assert sorted(t.number for t in study.trials) == [0, 1, 2]  # 3, not 6: both count the study's trials
+    assert {t.state.name for t in study.trials} == {'COMPLETE'}
+    rows = tune_rows(root, 'two')
+    assert sorted(r['trial'] for r in rows.params) == [0, 1, 2] and set(rows.status) == {'ok'}
+    led = read_ledger(root/'two')
+    assert sorted(led[led.stage == '03_train'].run) == [f'trial-{n:04d}' for n in range(3)]
+    assert all(': COMPLETE' in o for o in outs), outs  # both processes ran trials
+
+
+def test_killed_worker_trial_failed_and_retried(six, tmp_path):
+    root, space = tmp_path/'runs', tmp_path/'kill.yaml'
+    space.write_text('lr: choice(3e-3, 1e-2)\nepochs: 1\nn_folds: 3\n')
+    with_split(six, root, 'kill')
+    p = sh(root, 'tune', '-f', space, '--trials', 1, '--heartbeat', 1)
+    started = root/'kill'/'trial-0000'/'params'/'03_train.yaml'  # mid-trial: 03_train checked its inputs
+    for _ in range(600):
+        if started.exists() or p.poll() is not None: break
+        time.sleep(0.1)
+    assert p.poll() is None, p.communicate()[0][-3000:]
+    p.send_signal(signal.SIGKILL)
+    p.wait()
+    out = finish(sh(root, 'tune', '-f', space, '--trials', 1, '--heartbeat', 1))  # resumes: fails trial 0, retries it
+    assert 'trial 0: no heartbeat' in out, out[-3000:]
+    t0, t1 = load(root, 'kill').trials
+    assert (t0.state.name, t1.state.name) == ('FAIL', 'COMPLETE')
+    assert t1.params == t0.params and t1.system_attrs['failed_trial'] == 0  # the same values, queued again
+    rows = tune_rows(root, 'kill').set_index('run')
+    assert rows.loc['trial-0000', 'status'] == 'failed' and 'worker lost' in rows.loc['trial-0000', 'error']
+    assert rows.loc['trial-0001', 'status'] == 'ok' and len(rows) == 2
