@@ -33,7 +33,8 @@ def predict(models, root, images, size, method='squish', views=('orig',), bs=64,
     bad = [v for v in views if v not in VIEWS]
     if bad: raise CompError(f'unknown TTA view(s) {bad}: use {list(VIEWS)}')
     device, act = device or get_device(), _activation(activation)
-    dl = make_loader(root, images, None, size, method, 'none', bs, False, num_workers, cache=cache)
+    dl = make_loader(root, images, None, size, method, 'none', bs, False, num_workers, cache=cache,
+                     persistent=False)
     for m in models: m.eval().to(device)
     out = []
     for xb, _ in dl:
@@ -52,7 +53,8 @@ def predict_tta(models, root, images, size, method='squish', views=('orig',), sc
     device, act = device or get_device(), _activation(activation)
     scales = list(scales or [size])
     top = max(scales)
-    dl = make_loader(root, images, None, top, method, 'none', bs, False, num_workers, cache=cache)
+    dl = make_loader(root, images, None, top, method, 'none', bs, False, num_workers, cache=cache,
+                     persistent=False)
     for m in models: m.eval().to(device)
     out = []
     for xb, _ in dl:

@@ -17,7 +17,7 @@ from fastcore.basics import noop
 from .core import *
 from .comp import read_table
 from .split import folds_hash
-from .loaders import AUG_VIEWS, get_aug, make_dls, multi_hot
+from .loaders import AUG_VIEWS, get_aug, make_dls, multi_hot, close_loaders
 from .recipe import resolve_recipe
 from .models import create_model, arch_stats, freeze_body, head_only, state_hash, unwrap
 from .metrics import get_metric, score, best_threshold, fastai_metrics, oof_metrics
@@ -177,7 +177,7 @@ def _fit_stages(learn, rec, mk, cfg, at, stages, fd, info):
         start = 0 if not at or i > at[0] else (at[1] + 1 if i == at[0] else ep)
         if start >= ep: continue  # finished before the interruption
         rec.set_stage(i, len(cfg['sizes']), sz)
-        if i or cfg['bs'] == 'auto': learn.dls = mk(sz, bs=_stage_bs(learn, rec, cfg, sz))
+        if i or cfg['bs'] == 'auto': learn.dls = mk(sz, bs=_stage_bs(learn, rec, cfg, sz), old=learn.dls)
         h0 = state_hash(model)
         _fit_one_stage(learn, rec, mk, cfg, i, sz, ep, lr, start, reset, fd)
         reset = False
@@ -232,7 +232,7 @@ def _fit_one_stage(learn, rec, mk, cfg, i, sz, ep, lr, start, reset, fd):
         log(f'out of memory at batch size {rec.bs * 2} (fold {rec.fold}, stage {i + 1}, epoch {start + 1}): '
             f'continuing at {rec.bs} with gradient accumulation ×{rec.accum} (the same effective batch of {eff})')
         _accumulate(learn, eff)
-        learn.dls = mk(sz, bs=rec.bs)
+        learn.dls = mk(sz, bs=rec.bs, old=learn.dls)
         if start >= ep: return
 
 def _accumulate(learn, n):
@@ -294,7 +294,9 @@ def fit_fold(comp, folds, fold, cfg, out, *, resume=False, overwrite=False, devi
     learn = _learner(model, mk(cfg['sizes'][0]), cfg, rec, fd, device, cbs)
     dist = world_size() > 1  # SyncBatchNorm on GPUs only (no CPU kernel)
     ctx = learn.distrib_ctx(sync_bn=device.type == 'cuda', cpu=device.type == 'cpu') if dist else nullcontext()
-    with ctx: _fit_stages(learn, rec, mk, cfg, at, stages, fd, dict(n_train=len(tr), n_valid=len(va)))
+    try:
+        with ctx: _fit_stages(learn, rec, mk, cfg, at, stages, fd, dict(n_train=len(tr), n_valid=len(va)))
+    finally: close_loaders(learn.dls)
     return _fold_oof(model, comp, va, fold, cfg, fd, device) if is_main() else None
 
 # %% ../nbs/02h_fit.ipynb #4067b30a

@@ -39,12 +39,13 @@ def test_bee_two_targets(runs, tmp_path):
     from conftest import exec_nb
     from compnb.core import load_json
     run, P = tmp_path/'run', dict(data=str(BEE), holdout=0.2, targets='health,subspecies')
-    exec_nb('02_split', run, **P, n_folds=3)
+    exec_nb('02_split', run, **P, n_folds=2)
     exec_nb('03_train', run, **P, sizes='[32]', epochs=1, arch='resnet10t', pretrained=False, lr=1e-2)
     exec_nb('04_infer', run, **P)
     comp = read_comp(BEE, holdout=0.2, targets='health,subspecies')
     m = load_json(run/'train'/'metrics.json')
-    assert set(m['targets']) == {'health', 'subspecies'} and all('macro_f1' in v['cv_all'] for v in m['targets'].values())
+    assert set(m['targets']) == {'health', 'subspecies'} and all('macro_f1' in v['cv_all']
+                                                                 for v in m['targets'].values())
     missing = int(comp.train['target:subspecies'].isna().sum())
     assert missing > 0 and m['targets']['subspecies']['masked'] == missing and m['targets']['health']['masked'] == 0
     assert len(pd.read_csv(run/'train'/'oof.csv')) == len(comp.train)  # every row kept

@@ -12,7 +12,7 @@ RESULTS = sorted((ROOT/'bench'/'results').glob('*.json'))
 @pytest.mark.parametrize('path', RESULTS, ids=[p.name for p in RESULTS])
 def test_ratios_recomputed(path):
     raw = json.loads(path.read_text())
-    assert raw['machine'] and raw['date'] and raw['command'].startswith('python bench/run.py')
+    assert raw['machine'] and raw['date'] and raw['command'].startswith(('python bench/run.py', 'bash bench/gpu.sh'))
     again = bench.ratios(raw)
     assert set(again) == set(raw['ratios'])
     for k, v in again.items(): assert v == pytest.approx(raw['ratios'][k], rel=1e-9), k

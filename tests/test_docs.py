@@ -19,7 +19,8 @@ def test_readme_is_index():
 
 def test_quarto_files_exist():
     q = (ROOT/'nbs'/'_quarto.yml').read_text()
-    for f in re.findall(r'metadata-files: \[(.*)\]', q)[0].split(', ') + ['styles.css']: assert (ROOT/'nbs'/f).exists(), f
+    for f in re.findall(r'metadata-files: \[(.*)\]', q)[0].split(', ') + ['styles.css']:
+        assert (ROOT/'nbs'/f).exists(), f
     assert (ROOT/'nbs'/'sidebar.yml').read_text() == docs.sidebar_yml(), 'sidebar.yml is stale: run make docs'
 
 

@@ -71,11 +71,14 @@ def test_planted_duplicates(tmp_path):
         dist = np.bitwise_count(ph ^ ph[i]).astype(float); dist[i] = 99
         for j in np.argsort(dist, kind='stable'):
             if np.abs(th(BEE/comp.train.image[j]) - th(BEE/comp.train.image[i])).mean() > 12: look.append((i, j)); break
-    imgs = [str(BEE/comp.train.image[i]) for i in pick] + [str(BEE/comp.train.image[j]) for _, j in look] + [str(d/n) for n in names]
+    imgs = ([str(BEE/comp.train.image[i]) for i in pick] + [str(BEE/comp.train.image[j]) for _, j in look]
+            + [str(d/n) for n in names])
     h = image_hashes('/', [p.lstrip('/') for p in imgs])
     cl = clusters(len(imgs), dup_pairs(h))
     n_o, n_l = len(pick), len(look)
     for k in range(n_o):
-        for v in range(4): assert cl[n_o + n_l + 4 * k + v] == cl[k], (k, names[4 * k + v])   # every copy meets its original
+        # every copy meets its original
+        for v in range(4): assert cl[n_o + n_l + 4 * k + v] == cl[k], (k, names[4 * k + v])
     for q, (i, j) in enumerate(look):
-        assert cl[n_o + q] != cl[list(pick).index(i)], f'look-alike {comp.train.image[j]} merged with {comp.train.image[i]}'
+        assert cl[n_o + q] != cl[list(pick).index(i)], (f'look-alike {comp.train.image[j]} '
+                                                        f'merged with {comp.train.image[i]}')

@@ -29,7 +29,8 @@ def test_forced_failure_exits_nonzero_keeps_notebook(runs, tmp_path):
 
 
 def test_sweep_ranks_two_tiny_archs(runs, tmp_path):
-    r = sh('sweep', '--archs', 'test_resnet,test_efficientnet', '--epochs', '1', '--run_dir', str(tmp_path/'sw'), '--n_folds', '3')
+    r = sh('sweep', '--archs', 'test_resnet,test_efficientnet', '--epochs', '1', '--run_dir', str(tmp_path/'sw'),
+           '--n_folds', '3')
     assert r.returncode == 0, r.stderr[-2000:]
     df = pd.read_csv(tmp_path/'sw'/'sweep.csv')
     assert sorted(df.arch) == ['test_efficientnet', 'test_resnet'] and list(df['rank']) == [1, 2]
@@ -45,7 +46,8 @@ def test_sweep_ranks_two_tiny_archs(runs, tmp_path):
 def test_ddp_two_cpu_processes(runs, tmp_path):
     run, trace = tmp_path/'ddp', tmp_path/'trace'
     env = dict(os.environ, COMPNB_TRACE=str(trace))
-    r = sh('run', '--nproc', '2', '--run_dir', str(run), '--stages', '02_split,03_train', '--fold', '0', '--epochs', '2', '--quiet', env=env)
+    r = sh('run', '--nproc', '2', '--run_dir', str(run), '--stages', '02_split,03_train', '--fold', '0',
+           '--epochs', '2', '--quiet', env=env)
     assert r.returncode == 0, r.stderr[-3000:]
     ranks = [load_json(trace/f'rank{k}.json') for k in (0, 1)]
     assert [t['world_size'] for t in ranks] == [2, 2]
@@ -53,7 +55,8 @@ def test_ddp_two_cpu_processes(runs, tmp_path):
     n_train = int((folds.fold != 0).sum())
     for e0, e1 in zip(ranks[0]['epochs'], ranks[1]['epochs']):
         pad = -n_train % 2  # fastai pads the order to a multiple of the ranks by repeating its start
-        assert len(set(e0) & set(e1)) == pad and set(e0) | set(e1) == set(range(n_train))  # disjoint shares, all samples
+        # disjoint shares, all samples
+        assert len(set(e0) & set(e1)) == pad and set(e0) | set(e1) == set(range(n_train))
     assert ranks[0]['weights'] == ranks[1]['weights']  # identical weights at the end
     stages = load_json(run/'train'/'fold0'/'stages.json')
     assert stages[-1]['end_hash'] == ranks[0]['weights']

@@ -18,12 +18,14 @@ def img(path, color='red', size=(16, 16), mode='RGB', **kw):
     return path
 
 
-def mini(root, rows='id,label\na,x\nb,y\nc,y\nd,x\ne,x\nf,y\n', files='abcdef', test=('t1', 't2'), sub='id,label\nt1,x\nt2,x\n'):
+def mini(root, rows='id,label\na,x\nb,y\nc,y\nd,x\ne,x\nf,y\n', files='abcdef', test=('t1', 't2'),
+         sub='id,label\nt1,x\nt2,x\n'):
     "A tiny competition: train/ + train.csv, test/ + sample_submission.csv"
     rng = np.random.default_rng(0)
     for f in files:  # distinct random images: flat colours would all be near-duplicates of each other
         (root/'train').mkdir(parents=True, exist_ok=True)
-        Image.fromarray(rng.integers(0, 256, (16, 16, 3), dtype=np.uint8)).resize((48, 48)).save(root/'train'/f'{f}.png')
+        (Image.fromarray(rng.integers(0, 256, (16, 16, 3), dtype=np.uint8)).resize((48, 48))
+              .save(root/'train'/f'{f}.png'))
     for t in test: img(root/'test'/f'{t}.png')
     (root/'train.csv').write_text(rows)
     if sub is not None: (root/'sample_submission.csv').write_text(sub)
@@ -62,13 +64,17 @@ def corrupt(d, name, how):
 
 CSV_FAULTS = {  # name: (train.csv text, patterns the message must contain, params)
     'label NaN': ('id,label\na,x\nb,\nc,y\nd,x\ne,\nf,y\n', [r'train\.csv', "column 'label'", 'rows 2, 5'], {}),
-    'all labels NaN': ('id,label\na,\nb,\nc,\nd,\ne,\nf,\n', [r'train\.csv', "column 'label' is empty in every row"], {}),
-    'duplicate ids': ('id,label\na,x\nb,y\nc,y\na,x\ne,x\nf,y\n', [r'train\.csv', "column 'id'", "'a' on rows 1, 4"], {}),
+    'all labels NaN': ('id,label\na,\nb,\nc,\nd,\ne,\nf,\n',
+                       [r'train\.csv', "column 'label' is empty in every row"], {}),
+    'duplicate ids': ('id,label\na,x\nb,y\nc,y\na,x\ne,x\nf,y\n',
+                      [r'train\.csv', "column 'id'", "'a' on rows 1, 4"], {}),
     'missing column': (None, [r'train\.csv', "no column 'kind'", r"label_col='kind'"], {'label_col': 'kind'}),
-    'no label column': ('id,a,b\na,x,1\nb,y,1\nc,y,1\nd,x,1\ne,x,1\nf,y,1\n', [r'train\.csv', 'cannot tell which column holds the labels', 'label_col='], {}),
+    'no label column': ('id,a,b\na,x,1\nb,y,1\nc,y,1\nd,x,1\ne,x,1\nf,y,1\n',
+                        [r'train\.csv', 'cannot tell which column holds the labels', 'label_col='], {}),
     'empty csv': ('', [r'train\.csv is empty'], {}),
     'header only': ('id,label\n', [r'train\.csv has a header but no rows'], {}),
-    'image column names nothing': ('id,label\nq1,x\nq2,y\nq3,y\nq4,x\nq5,x\nq6,y\n', [r"train\.csv column 'id'", 'none of the first images'], {}),
+    'image column names nothing': ('id,label\nq1,x\nq2,y\nq3,y\nq4,x\nq5,x\nq6,y\n',
+                                   [r"train\.csv column 'id'", 'none of the first images'], {}),
     'unknown class to merge': (None, [r"unknown class\(es\) \['zebra'\]"], {'merge_classes': 'zebra>x'}),
 }
 
@@ -106,13 +112,17 @@ def test_folds_and_pseudo_files(runs, tmp_path):
     d = mini(tmp_path/'comp')
     run = tmp_path/'run'
     (run/'split').mkdir(parents=True)
-    (run/'split'/'folds.csv').write_text('image,fold\ntrain/a.png,0\ntrain/b.png,1\ntrain/zz.png,0\n')  # another data set
+    # another data set
+    (run/'split'/'folds.csv').write_text('image,fold\ntrain/a.png,0\ntrain/b.png,1\ntrain/zz.png,0\n')
     fails('03_train', tmp_path, d, r'folds\.csv does not match the training data', 'train/zz.png', run=run)
-    (run/'split'/'folds.csv').write_text('image,fold\n' + ''.join(f'train/{f}.png,{k}\n' for f, k in zip('abcdef', [0, 1, 'x', 0, 1, 0])))
+    (run/'split'/'folds.csv').write_text(
+        'image,fold\n' + ''.join(f'train/{f}.png,{k}\n' for f, k in zip('abcdef', [0, 1, 'x', 0, 1, 0])))
     fails('03_train', tmp_path, d, r'folds\.csv', 'column fold', 'rows 3', run=run)
-    (run/'split'/'folds.csv').write_text('image,fold\n' + ''.join(f'train/{f}.png,{k % 2}\n' for k, f in enumerate('abcdef')))
+    (run/'split'/'folds.csv').write_text(
+        'image,fold\n' + ''.join(f'train/{f}.png,{k % 2}\n' for k, f in enumerate('abcdef')))
     (tmp_path/'pseudo.csv').write_text('image,label\ntest/t1.png,x\ntest/t2.png,giraffe\n')
-    fails('03_train', tmp_path, d, r'pseudo\.csv', "unknown label", 'rows 2', "'giraffe'", run=run, pseudo=str(tmp_path/'pseudo.csv'))
+    fails('03_train', tmp_path, d, r'pseudo\.csv', "unknown label", 'rows 2', "'giraffe'", run=run,
+          pseudo=str(tmp_path/'pseudo.csv'))
 
 
 def test_bom_and_semicolons_read(runs, tmp_path):
@@ -143,7 +153,8 @@ def test_very_large_image_memory(tmp_path):
             f"r0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
             f"a = read_image({str(big)!r}, 128); assert a.shape == (128, 128, 3)\n"
             f"print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - r0) * 1024)")
-    grown = int(subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, check=True).stdout.split()[-1])
+    grown = int(subprocess.run([sys.executable, '-c', code], capture_output=True, text=True,
+                               check=True).stdout.split()[-1])
     assert grown < 1 << 30, f'peak RSS grew {grown / 2**20:.0f} MiB decoding an 8000×8000 JPEG'
 
 
@@ -159,7 +170,8 @@ def test_on_bad_skip_through_the_stage(runs, tmp_path):
 
 def test_sigkill_during_training_then_resume(runs, tmp_path):
     run = tmp_path/'run'; run.mkdir()
-    cmd = [str(Path(sys.executable).parent/'papermill'), str(NBS/'03_train.ipynb'), str(tmp_path/'o.ipynb'), '--cwd', str(NBS),
+    cmd = [str(Path(sys.executable).parent/'papermill'), str(NBS/'03_train.ipynb'), str(tmp_path/'o.ipynb'),
+           '--cwd', str(NBS),
            '-p', 'run_dir', str(run), '-p', 'fold', '0', '-p', 'epochs', '6', '-p', 'size', '48', '-p', 'seed', '3']
     p = subprocess.Popen(cmd, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     ck = run/'train'/'fold0'/'s0_e1.pth'
@@ -173,7 +185,8 @@ def test_sigkill_during_training_then_resume(runs, tmp_path):
     first = hist.iloc[0].to_dict()
     subprocess.run(cmd + ['-p', 'resume', 'True'], check=True, capture_output=True)
     hist2 = pd.read_csv(run/'train'/'fold0'/'history.csv')
-    assert list(hist2.epoch) == list(range(6)) and hist2.iloc[0].to_dict() == first  # finished work kept, nothing redone twice
+    # finished work kept, nothing redone twice
+    assert list(hist2.epoch) == list(range(6)) and hist2.iloc[0].to_dict() == first
     assert (run/'train'/'oof.csv').exists() and json.loads((run/'train'/'metrics.json').read_text())['folds']['0']
 
 
@@ -191,7 +204,8 @@ def test_sigkill_while_writing_submission_keeps_previous(tmp_path):
 # --- 5. concurrency --------------------------------------------------------------------------------
 
 def test_two_runs_share_ledger_and_cache(tmp_path):
-    code = ("import sys; from pathlib import Path; from compnb.core import update_json; from compnb.ledger import record_run\n"
+    code = ("import sys; from pathlib import Path; from compnb.core import update_json; "
+            "from compnb.ledger import record_run\n"
             "w = sys.argv[1]; run = Path(sys.argv[2])/('run' + w); run.mkdir(parents=True, exist_ok=True)\n"
             "for i in range(150):\n"
             "    record_run(run, 'stage', {'writer': w, 'i': i}, {'x': 'y' * 500})\n"

@@ -37,7 +37,8 @@ def find_cycle(graph):
 
 
 def test_imports_found(tmp_path):
-    (tmp_path/'m.py').write_text('from .core import *\ndef f():\n    from compnb.train import fit_folds\n    import compnb.oof\n')
+    (tmp_path/'m.py').write_text('from .core import *\ndef f():\n    from compnb.train import fit_folds\n'
+                                 '    import compnb.oof\n')
     assert imports_of(tmp_path/'m.py') == {'core', 'train', 'oof'}
 
 

@@ -24,7 +24,8 @@ def check_exact(run, comp, images):
     w = np.array([2.0 if v == 'orig' else 1.0 for v in views])
     want = np.mean([sum(wi * p for wi, p in zip(w, pm)) / w.sum() for pm in per], 0)
     np.testing.assert_allclose(combine(P, views, 2.0), want, atol=1e-6)
-    np.testing.assert_allclose(combine(P, views, 2.0), np.mean([combine(P[i:i + 1], views, 2.0) for i in range(2)], 0), atol=1e-6)
+    np.testing.assert_allclose(combine(P, views, 2.0), np.mean([combine(P[i:i + 1], views, 2.0) for i in range(2)], 0),
+                               atol=1e-6)
 
 
 def test_sample_boost_and_pseudo_round_trip(runs, tmp_path):

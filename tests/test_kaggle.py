@@ -9,7 +9,8 @@ from compnb.sample import make_sample
 def test_packed_notebook_reproduces_submission(sample_run, tmp_path, monkeypatch):
     "A run trained by `compnb run` (fold 0, TTA orig+hflip), packed, and its notebook run on stand-ins for Kaggle"
     run, pack = sample_run, tmp_path/'pack'
-    r = subprocess.run([COMPNB, 'pack', str(run), str(pack), '--comp', 'digits-sample', '--no-wheels', '--user', 'me'], capture_output=True, text=True)
+    r = subprocess.run([COMPNB, 'pack', str(run), str(pack), '--comp', 'digits-sample', '--no-wheels', '--user', 'me'],
+                       capture_output=True, text=True)
     assert r.returncode == 0, r.stderr[-2000:]
     km = json.loads((pack/'notebook'/'kernel-metadata.json').read_text())
     assert km['enable_internet'] is False and km['dataset_sources'] == ['me/run-weights', 'me/compnb-wheels']
@@ -18,7 +19,8 @@ def test_packed_notebook_reproduces_submission(sample_run, tmp_path, monkeypatch
     inp.mkdir(parents=True); work.mkdir(parents=True)
     (inp/'digits-sample').symlink_to(make_sample())
     (inp/km['dataset_sources'][0].split('/')[1]).symlink_to(pack/'weights')
-    for k, v in dict(COMPNB_KAGGLE_INPUT=inp, COMPNB_KAGGLE_WORKING=work, KAGGLE_KERNEL_RUN_TYPE='Batch').items(): monkeypatch.setenv(k, str(v))
+    for k, v in dict(COMPNB_KAGGLE_INPUT=inp, COMPNB_KAGGLE_WORKING=work, KAGGLE_KERNEL_RUN_TYPE='Batch').items():
+        monkeypatch.setenv(k, str(v))
     nb = pack/'notebook'/km['code_file']
     pm.execute_notebook(str(nb), str(work/'executed.ipynb'), cwd=str(work), progress_bar=False, kernel_name='python3')
     a, b = (run/'infer'/'submission.csv').read_bytes(), (work/'run'/'infer'/'submission.csv').read_bytes()

@@ -49,7 +49,8 @@ def test_sample_chain_submission(sample_pair):
 
 def test_executed_notebooks_show_their_plots(sample_run):
     "The executed stage notebooks are reports: their figures are in them"
-    count = lambda s: sum('image/png' in o.get('data', {}) for c in json.loads((sample_run/f'{s}.ipynb').read_text())['cells']
+    count = lambda s: sum('image/png' in o.get('data', {})
+                          for c in json.loads((sample_run/f'{s}.ipynb').read_text())['cells']
                           for o in c.get('outputs', []))
     assert count('01_eda') >= 5 and count('03_train') >= 1 and count('04_infer') >= 2
 

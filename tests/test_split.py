@@ -27,7 +27,8 @@ def test_bee_group_split_vs_random(runs, tmp_path):
     comp = read_comp(BEE)
     pairs = dup_pairs(image_hashes(comp.root, list(comp.train.image)))
     rnd = split_report(comp.train, make_folds(comp.train, 5, 'kfold', allow_leak=True), pairs=pairs)
-    print(f"near-duplicate pairs across train/valid: group split {rep['dup_pairs_across_total']}, random KFold {rnd['dup_pairs_across_total']}")
+    print(f"near-duplicate pairs across train/valid: group split {rep['dup_pairs_across_total']}, "
+          f"random KFold {rnd['dup_pairs_across_total']}")
     assert rep['dup_pairs_across_total'] == 0 and rnd['dup_pairs_across_total'] >= 30
     assert rnd['leaking_images_total'] > 1000  # and it says how many images leak through groups
     # determinism: same seed → byte-identical folds.csv; another seed → different folds
@@ -47,7 +48,8 @@ def test_allow_leak(runs, tmp_path):
 
 def test_merge_and_drop_single_group_classes(runs, tmp_path):
     need(BEE)
-    _, rep = split(tmp_path/'a', merge_classes='Varroa, Small Hive Beetles>few varrao, hive beetles', drop_classes='missing queen')
+    _, rep = split(tmp_path/'a', merge_classes='Varroa, Small Hive Beetles>few varrao, hive beetles',
+                   drop_classes='missing queen')
     assert rep['single_group_classes'] == [] and rep['relabel']['drop'] == ['missing queen']
     from compnb.split import load_split
     comp, folds = load_split(tmp_path/'a', read_comp(BEE))

@@ -23,11 +23,13 @@ def custom_aug(tmp_path):
     return str(p)
 
 
-CASES = {'aug quick': dict(aug='quick'), 'aug medium': dict(aug='medium'), 'aug heavy': dict(aug='heavy'), 'aug custom': dict(aug='custom'),
-         'loss label_smoothing': dict(loss='label_smoothing'), 'loss focal': dict(loss='focal'), 'loss soft_f1': dict(loss='soft_f1'),
-         'mixup': dict(mixup=0.4), 'cutmix': dict(cutmix=1.0), 'balanced': dict(balanced=True), 'accum': dict(accum=2, bs=32),
-         'freeze_pct': dict(freeze_pct=0.9), 'head_epochs': dict(head_epochs=1), 'ema': dict(ema=0.9), 'channels_last': dict(channels_last=True),
-         'method crop': dict(method='crop'), 'method pad': dict(method='pad'), 'metric accuracy': dict(metric='accuracy'),
+CASES = {'aug quick': dict(aug='quick'), 'aug medium': dict(aug='medium'), 'aug heavy': dict(aug='heavy'),
+         'aug custom': dict(aug='custom'), 'loss label_smoothing': dict(loss='label_smoothing'),
+         'loss focal': dict(loss='focal'), 'loss soft_f1': dict(loss='soft_f1'), 'mixup': dict(mixup=0.4),
+         'cutmix': dict(cutmix=1.0), 'balanced': dict(balanced=True), 'accum': dict(accum=2, bs=32),
+         'freeze_pct': dict(freeze_pct=0.9), 'head_epochs': dict(head_epochs=1), 'ema': dict(ema=0.9),
+         'channels_last': dict(channels_last=True), 'method crop': dict(method='crop'),
+         'method pad': dict(method='pad'), 'metric accuracy': dict(metric='accuracy'),
          'head arcface': dict(head='arcface', arc_scale=16.0, arc_margin=0.2), 'metric qwk': dict(metric='qwk')}
 
 
@@ -71,11 +73,13 @@ def clothing_subset(dst, per_class=30):
 
 
 def test_clothing10_cache_reused(runs, tmp_path, monkeypatch):
-    "128 → 256 on real 400–888 px photos from the pre-resized cache; a second run decodes no original (writes no cache file)"
+    """128 → 256 on real 400–888 px photos from the pre-resized cache; a second run decodes no original
+    (writes no cache file)"""
     need(CLOTHING)
-    data = clothing_subset(tmp_path/'clothing')
+    data = clothing_subset(tmp_path/'clothing', per_class=12)
     monkeypatch.setenv('COMPNB_CACHE', str(tmp_path/'cache'))
-    p = dict(data=str(data), size=256, fold=0, epochs=1, arch='test_resnet', pretrained=False, bs=512)  # one batch: every image loaded
+    # one batch: every image loaded
+    p = dict(data=str(data), size=256, fold=0, epochs=1, arch='test_resnet', pretrained=False, bs=512)
     exec_nb('03_train', tmp_path/'a', **p)
     hist = pd.read_csv(tmp_path/'a'/'train'/'fold0'/'history.csv')
     assert list(hist['size']) == [128, 256]
@@ -95,16 +99,19 @@ def test_multilabel_through_the_stages(runs, tmp_path):
     ml.mkdir()
     (ml/'train').symlink_to(make_sample()/'train', target_is_directory=True)
     t = read_comp('sample').train.groupby('label').head(40)
-    pd.DataFrame({'id': t.image.str.replace('train/', '').str.replace('.png', ''),
-                  'labels': [f"{l} {'odd' if int(l) % 2 else 'even'}" for l in t.label]}).to_csv(ml/'train.csv', index=False)
-    exec_nb('03_train', tmp_path/'run', data=str(ml), label_delim=' ', fold=0, epochs=2, n_folds=3, size=32, num_workers=0)
+    (pd.DataFrame({'id': t.image.str.replace('train/', '').str.replace('.png', ''),
+                   'labels': [f"{l} {'odd' if int(l) % 2 else 'even'}" for l in t.label]})
+       .to_csv(ml/'train.csv', index=False))
+    exec_nb('03_train', tmp_path/'run', data=str(ml), label_delim=' ', fold=0, epochs=2, n_folds=3, size=32,
+            num_workers=0)
     m = load_json(tmp_path/'run'/'train'/'metrics.json')
     cfg = load_json(tmp_path/'run'/'train'/'model.json')
     assert cfg['loss'] == 'bce' and cfg['multi_label'] and 0 < m['threshold'] < 1 and set(m['folds']) == {'0'}
 
 
 def test_multilabel_sample_end_to_end(runs, tmp_path):
-    "data='sample-multilabel' (two digits an image): the reader finds the tags, 04 writes space-separated tags in\n    sample_submission's order, and they score ≥ 0.9 samples-F1 on the answer key"
+    """data='sample-multilabel' (two digits an image): the reader finds the tags, 04 writes space-separated tags in
+    sample_submission's order, and they score ≥ 0.9 samples-F1 on the answer key"""
     from compnb.sample import make_sample_multilabel
     from compnb.metrics import score
     from compnb.infer import oof_targets
