@@ -2,7 +2,7 @@
 
     python bench/run.py --quick        # items 1-5, about three minutes on 2 CPU cores
     python bench/run.py --full         # adds item 6: quality at equal CPU budget and recipe variants (about an hour)
-    python bench/run.py --full --variants balanced,aug_quick --resume   # fewer variants; keep finished runs
+    python bench/run.py --full --variants aug_none,aug_quick --resume   # fewer variants; keep finished runs
 
 bench/gpu.sh (bench/gpu.py) measures the GPU figures on a lent machine; see BENCHMARKS.md.
 
@@ -213,30 +213,31 @@ def bench_first_run(raw, repeat=2):
 
 
 QUALITY = dict(arch='resnet18', pretrained=False, size=64, epochs=4)  # everything else at train_config's default
+_MEDIUM = dict(aug='medium')  # the default before short budgets got 'quick': the variants named *_aug_medium ran on it
 VARIANTS = {  # keyword overrides of compnb's default recipe, one fit_folds call each on the same group folds
-    'balanced': dict(balanced=True),
-    'loss_focal': dict(loss='focal'), 'loss_label_smoothing': dict(loss='label_smoothing'),
-    'aug_none': dict(aug='none'), 'aug_quick': dict(aug='quick'), 'aug_heavy': dict(aug='heavy'),
-    'lr_1e-3': dict(lr=1e-3), 'lr_1e-2': dict(lr=1e-2), 'bs_32': dict(bs=32), 'bs_16': dict(bs=16),
-    'bs_32_aug_quick': dict(bs=32, aug='quick'), 'bs_16_aug_quick': dict(bs=16, aug='quick'),
-    'bs_16_aug_none': dict(bs=16, aug='none')}
+    'aug_none': dict(aug='none'), 'aug_quick': dict(aug='quick'), 'aug_medium': _MEDIUM, 'aug_heavy': dict(aug='heavy'),
+    'bs_128_aug_quick': dict(bs=128, aug='quick'), 'lr_1e-3_aug_quick': dict(lr=1e-3, aug='quick'),
+    'loss_focal': dict(loss='focal'), 'ema_0.99': dict(ema=0.99), 'balanced_aug_medium': dict(_MEDIUM, balanced=True),
+    'loss_label_smoothing_aug_medium': dict(_MEDIUM, loss='label_smoothing'), 'bs_16_aug_medium': dict(_MEDIUM, bs=16),
+    'bs_32_aug_medium': dict(_MEDIUM, bs=32), 'bs_128_aug_medium': dict(_MEDIUM, bs=128),
+    'lr_1e-3_aug_medium': dict(_MEDIUM, lr=1e-3), 'lr_1e-2_aug_medium': dict(_MEDIUM, lr=1e-2)}
 # method='crop'/'pad' are not run: every bee_health image is 100×100, so both give squish's pixels exactly
 
 
-def f1_from_confusion(C, labels='truth'):
-    "Macro-F1 from a confusion matrix (rows truth, columns prediction): over the classes in the truth, or 'all'"
+def f1_from_confusion(C, labels='seen'):
+    "Macro-F1 from a confusion matrix (rows truth, columns predictions): over classes seen in either, or 'all'"
     C = np.asarray(C, dtype=float)
     tp = np.diag(C); den = 2 * tp + (C.sum(0) - tp) + (C.sum(1) - tp)
     f1 = np.where(den > 0, 2 * tp / np.maximum(den, 1), 0.0)  # sklearn's zero_division=0
-    idx = np.flatnonzero(C.sum(1) > 0) if labels == 'truth' else np.arange(len(C))
+    idx = np.flatnonzero((C.sum(1) > 0) | (C.sum(0) > 0)) if labels == 'seen' else np.arange(len(C))  # sklearn's labels
     return float(f1[idx].mean())
 
 
 def _confusion(y, p, n):
-    "Confusion matrix, checked against sklearn's f1_score(average='macro', labels=classes in the truth)"
+    "Confusion matrix, checked against sklearn's f1_score(average='macro') (its labels: those in truth or predictions)"
     from sklearn.metrics import confusion_matrix, f1_score
     C = confusion_matrix(y, p, labels=range(n))
-    sk = f1_score(y, p, labels=np.unique(y), average='macro', zero_division=0)
+    sk = f1_score(y, p, average='macro', zero_division=0)
     assert abs(sk - f1_from_confusion(C)) < 1e-12, (sk, f1_from_confusion(C))
     return C.tolist()
 
@@ -323,8 +324,9 @@ def bench_quality(raw, variants=tuple(VARIANTS), partial=None):
     q = raw.setdefault('quality', {})
     q.update(data='bee_health (2,595 images, 6 classes, no holdout)', folds='5 group folds, as 02_split makes them '
              "(near-duplicate pairs linked into the groups, make_folds(train, 5, 'auto', 42, groups=…))", **info,
-             f1='sklearn f1_score(average=macro, labels=the classes present in that fold\'s valid truth, '
-                'zero_division=0); pooled = over all 6 classes of the pooled out-of-fold predictions',
+             f1='sklearn f1_score(average=macro, zero_division=0) per fold: over the classes in that fold\'s valid '
+                'truth or predictions (sklearn\'s default labels); pooled = all 6 classes of the pooled out-of-fold '
+                'predictions',
              runs=q.get('runs', {}))
     out = Path(tempfile.mkdtemp())
     todo = [('compnb_group', lambda: run_compnb(comp, group, out/'group')),

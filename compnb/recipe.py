@@ -12,8 +12,8 @@ from .core import *
 from .images import image_census
 
 # %% auto #0
-__all__ = ['WEIGHT_EXTS', 'HUB_FILES', 'ARCH_PRETRAINED', 'ARCH_SCRATCH', 'local_weights', 'cached_weights', 'hub_reachable',
-           'find_weights', 'auto_size', 'split_epochs', 'stage_sizes', 'resolve_recipe']
+__all__ = ['WEIGHT_EXTS', 'HUB_FILES', 'ARCH_PRETRAINED', 'ARCH_SCRATCH', 'SHORT_BUDGET', 'local_weights', 'cached_weights',
+           'hub_reachable', 'find_weights', 'auto_size', 'split_epochs', 'auto_aug', 'stage_sizes', 'resolve_recipe']
 
 # %% ../nbs/02g_recipe.ipynb #498cf834
 WEIGHT_EXTS = ('.safetensors', '.pth', '.pt', '.bin')
@@ -71,6 +71,14 @@ def split_epochs(total, n):
     e = np.maximum(1, np.round(total * w / w.sum())).astype(int)
     return [int(v) for v in e]
 
+SHORT_BUDGET = 10  # epochs in all: below it, augmentation costs more fitting than it gives back
+
+def auto_aug(epochs, n=1):
+    "`quick` (flips, 90° turns) for a budget under `SHORT_BUDGET` epochs over `n` stages, else `medium`"
+    # timm's 'ResNet strikes back' recipes weaken augmentation as the schedule shortens (A1 600 → A3 100 epochs);
+    # bench/run.py --full: at 4 epochs from scratch, quick beat medium by +0.04 macro-F1 (BENCHMARKS.md)
+    return 'quick' if sum(int(e) for e in as_list(epochs, n)) < SHORT_BUDGET else 'medium'
+
 def _auto(v): return isinstance(v, str) and v == 'auto'
 
 def stage_sizes(size, sizes=()):
@@ -113,5 +121,5 @@ def resolve_recipe(comp, arch='auto', pretrained='auto', size=0, sizes=(), epoch
     if _auto(epochs): epochs = d['epochs'] if 'epochs' in d else split_epochs(10 if pre else 30, len(sz))
     pick = lambda v, k, default: d.get(k, default) if _auto(v) else v
     return dict(arch=arch, pretrained=pretrained, sizes=sz, epochs=epochs, lr=pick(lr, 'lr', 1e-3 if pre else 3e-3),
-                aug=pick(aug, 'aug', 'medium'), head_epochs=int(pick(head_epochs, 'head_epochs', int(pre))),
-                notes=notes)
+                aug=pick(aug, 'aug', auto_aug(epochs, len(sz))),
+                head_epochs=int(pick(head_epochs, 'head_epochs', int(pre))), notes=notes)
