@@ -1,7 +1,7 @@
 "01→04 on real bee photos: group-safe folds, a valid submission, a model better than the majority class."
 import json
 import numpy as np, pandas as pd
-from conftest import BEE
+from conftest import BEE, need
 from compnb.data import read_comp
 from compnb.metrics import macro_f1
 
@@ -36,6 +36,7 @@ def test_bee_chain(bee_run):
 
 def test_bee_two_targets(runs, tmp_path):
     "targets='health,subspecies': one backbone, a head each; subspecies' unknown (-1) rows are masked, not dropped"
+    need(BEE)
     from conftest import exec_nb
     from compnb.core import load_json
     run, P = tmp_path/'run', dict(data=str(BEE), holdout=0.2, targets='health,subspecies')
