@@ -30,6 +30,10 @@ def checkpoint_files(fold_dir, cfg, ckpts='best'):
             out += [fold_dir/f's{s}_e{j}.pth' for j in range(max(0, n - int(m[1])), n)]
         else: raise CompError(f"ckpts={ckpts!r}: use best, lastN (e.g. last2) or best+lastN")
     missing = [str(p) for p in out if not p.exists()]
+    kept, want = cfg.get('keep_last', -1), max([int(n) for n in re.findall(r'last(\d+)', str(ckpts))] or [0])
+    if missing and 0 <= kept < want:
+        raise CompError(f'ckpts={ckpts!r} needs the last {want} epochs, but 03_train kept {kept} (keep_last={kept}); '
+                        f'train with keep_last={want}, or use ckpts=best')
     if missing:
         raise CompError(f'checkpoint(s) missing: {rows_text(missing, 3)}; '
                         're-run 03_train (resume=True keeps finished folds)')

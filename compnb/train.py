@@ -69,7 +69,7 @@ def _norm_stats(norm, arch, comp, run_dir):
 def train_config(comp, *, arch='auto', pretrained='auto', size=0, sizes=(), epochs='auto', lr='auto', bs=64,
                  method='squish', aug='auto', loss='ce', metric='macro_f1', seed=42, num_workers=-1, norm='model',
                  cache=True, mixup=0.0, cutmix=0.0, balanced=False, accum=1, freeze_pct=0.0, precision='auto',
-                 head_epochs='auto', ema=0.0, channels_last=False, torch_compile=False, keep_last=2, head='linear',
+                 head_epochs='auto', ema=0.0, channels_last=False, torch_compile=False, keep_last=1, head='linear',
                  arc_scale=30.0, arc_margin=0.3, **stage):
     "Resolved, checked training configuration (JSON-able) for `comp`; `stage` holds 03_train's other parameters"
     unknown = [k for k in stage if k not in STAGE_ONLY]

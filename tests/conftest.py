@@ -91,6 +91,7 @@ def bee_run(tmp_path_factory):
     run, P = tmp_path_factory.mktemp('bee')/'run', dict(data=str(BEE), holdout=0.2)
     exec_nb('01_eda', run, **P)
     exec_nb('02_split', run, **P, n_folds=2)
-    exec_nb('03_train', run, **P, sizes='[32, 48]', epochs='[1, 2]', arch='resnet10t', pretrained=False, lr=1e-2)
+    exec_nb('03_train', run, **P, sizes='[32, 48]', epochs='[1, 2]', arch='resnet10t', pretrained=False, lr=1e-2,
+            keep_last=2)
     exec_nb('04_infer', run, **P, ckpts='last2')
     return run

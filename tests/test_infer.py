@@ -31,7 +31,7 @@ def check_exact(run, comp, images):
 def test_sample_boost_and_pseudo_round_trip(runs, tmp_path):
     run = tmp_path/'run'
     exec_nb('02_split', run)
-    exec_nb('03_train', run, epochs=3)
+    exec_nb('03_train', run, epochs=3, keep_last=2)
     exec_nb('04_infer', run, ckpts='best+last2', pseudo_thresh=0.5)
     b = boost_of(run)
     tricks = list(b.trick)
