@@ -269,7 +269,7 @@ def run_compnb(comp, folds, out, **over):
     t = time.perf_counter(); gc.collect(); gc_s = time.perf_counter() - t  # finished folds' persistent loader workers
     epochs_s = float(read_history(out).seconds.sum())
     n, o2i, last, best = len(comp.vocab), {v: i for i, v in enumerate(comp.vocab)}, {}, {}
-    # the final stage's last epoch (keep_last=2 keeps it)
+    # the final stage's last epoch (every keep_last ≥ 0 keeps it)
     ck_name = f"s{len(cfg['sizes']) - 1}_e{cfg['epochs'][-1] - 1}.pth"
     t = time.perf_counter()
     for k in sorted(folds.fold.unique()):
