@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 export COMPNB_HEADLESS ?= 1
 
-.PHONY: demo test docs install clean-runs
+.PHONY: demo test docs lib install clean-runs
 
 install: $(VENV)/.installed
 $(VENV)/.installed: settings.ini setup.py pyproject.toml
@@ -25,6 +25,9 @@ test: install
 
 docs: install
 	$(PY) scripts/docs.py
+
+lib:  # nbdev_export, with __all__ rewrapped to 120 columns; then nbdev_clean
+	$(PY) scripts/export.py && $(VENV)/bin/nbdev_clean
 
 clean-runs:
 	rm -rf runs

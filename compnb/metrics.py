@@ -10,9 +10,9 @@ import numpy as np, pandas as pd
 from .core import *
 
 # %% auto #0
-__all__ = ['METRICS', 'THRESH_GRID', 'Metric', 'register_metric', 'metric_names', 'get_metric', 'score', 'macro_f1', 'f1_multi',
-           'acc_multi', 'best_threshold', 'targets_score', 'fastai_metrics', 'oof_metrics', 'oof_metrics_multi',
-           'oof_metrics_targets']
+__all__ = ['METRICS', 'THRESH_GRID', 'Metric', 'register_metric', 'metric_names', 'get_metric', 'score', 'macro_f1',
+           'f1_multi', 'acc_multi', 'best_threshold', 'targets_score', 'fastai_metrics', 'oof_metrics',
+           'oof_metrics_multi', 'oof_metrics_targets']
 
 # %% ../nbs/02c_metrics.ipynb #2cd1f723
 @dataclass(frozen=True)

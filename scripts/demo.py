@@ -8,7 +8,8 @@ from compnb.sample import make_sample
 from compnb.runner import run_pipeline, StageFailed
 
 t0 = time.time()
-try: run = run_pipeline({'03_train': {'fold': 0, 'epochs': 8}}, run_dir=sys.argv[1] if len(sys.argv) > 1 else '', name='demo')
+try: run = run_pipeline({'03_train': {'fold': 0, 'epochs': 8}}, run_dir=sys.argv[1] if len(sys.argv) > 1 else '',
+                        name='demo')
 except StageFailed as e: print(f'\n{e}'); sys.exit(1)
 sub = pd.read_csv(run/'infer'/'submission.csv', dtype=str)
 ans = pd.read_csv(make_sample()/'answers.csv', dtype=str).set_index('id').loc[sub.id]

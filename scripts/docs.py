@@ -17,7 +17,8 @@ def sidebar_yml():
     "nbs/sidebar.yml for nbdev_docs (Quarto): the landing page, the stages, then the library in notebook order"
     names = sorted(p.name for p in NBS.glob('*.ipynb') if p.stem != 'index')
     stages = [n for n in names if Path(n).stem in STAGES]
-    lines = ['website:', '  sidebar:', '    contents:', '      - index.ipynb', '      - section: Stages', '        contents:']
+    lines = ['website:', '  sidebar:', '    contents:', '      - index.ipynb', '      - section: Stages',
+             '        contents:']
     lines += [f'          - {n}' for n in stages] + ['      - section: Library', '        contents:']
     return '\n'.join(lines + [f'          - {n}' for n in names if n not in stages]) + '\n'
 
