@@ -114,29 +114,28 @@ def is_oom(e):
 class FaultInjection(Callback):
     "Test hook: `COMPNB_FAKE_OOM='16@2'` (batches over 16 from epoch 2), `COMPNB_FAKE_NAN='2'` (a NaN loss in epoch 2)"
     order = -10
-    def __init__(self, rec): self.rec, self.n = rec, 0
+    def __init__(self, rec):
+        oom, nan = os.environ.get('COMPNB_FAKE_OOM'), os.environ.get('COMPNB_FAKE_NAN')
+        self.rec, self.n, self.nan = rec, 0, int(nan) if nan else None
+        self.oom = tuple(int(v) for v in oom.split('@')) if oom else None  # (batch size, from epoch)
     def before_train(self): self.n = len(self.rec.rows) + 1  # this epoch of the fold, counting from 1
     def before_batch(self):
-        oom = os.environ.get('COMPNB_FAKE_OOM')
-        if oom and self.training:
-            bs, ep = (int(v) for v in oom.split('@'))
-            if self.n >= ep and len(self.xb[0]) > bs:
-                raise RuntimeError('CUDA out of memory (injected by COMPNB_FAKE_OOM)')
+        if self.oom and self.training and self.n >= self.oom[1] and len(self.xb[0]) > self.oom[0]:
+            raise RuntimeError('CUDA out of memory (injected by COMPNB_FAKE_OOM)')
     def after_loss(self):
-        nan = os.environ.get('COMPNB_FAKE_NAN')
-        if nan and self.training and self.n == int(nan): self.learn.loss_grad = self.learn.loss_grad * float('nan')
+        if self.nan == self.n and self.training: self.learn.loss_grad = self.learn.loss_grad * float('nan')
 
 class NonFiniteLoss(CompError): "The training loss became NaN or infinite"
 
 class StopOnNaN(Callback):
     "Stop the fold when the training loss is not finite, saying where and what to try"
     order = -9  # right after FaultInjection
-    def __init__(self, fold, rec, lr=None): self.fold, self.rec, self.lr = fold, rec, lr
+    def __init__(self, rec, lr=None): self.rec, self.lr = rec, lr
     def after_loss(self):
         v = self.learn.loss_grad
         if not self.training or torch.isfinite(v).all(): return
         r = self.rec
-        where = f'fold {self.fold}, stage {r.stage + 1}/{r.n_stages} ({r.size} px), epoch {self.epoch + 1}'
+        where = f'fold {r.fold}, stage {r.stage + 1}/{r.n_stages} ({r.size} px), epoch {self.epoch + 1}'
         raise NonFiniteLoss(f'{where}, batch {self.iter + 1}: the training loss is {float(v)} (not finite); '
                             'training stopped. '
                             'The last good epoch is checkpointed: resume=True continues after it. Try a lower lr'

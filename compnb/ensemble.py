@@ -10,14 +10,14 @@ import numpy as np, pandas as pd, torch
 from .core import *
 from .loaders import AUG_VIEWS
 from .models import build_model
-from .predict import VIEWS, predict_tta, combine
+from .predict import VIEWS, predict_tta, combine, activation_of
 from .oof import with_temperature, with_sigmoid_temperature, blend
 from .split import load_split
 from .train import fit_folds, train_config
 
 # %% auto #0
 __all__ = ['checkpoint_files', 'load_members', 'resolve_tta', 'check_blend', 'ensure_model', 'load_run',
-           'activation_of', 'oof_predictions', 'test_predictions']
+           'oof_predictions', 'test_predictions']
 
 # %% ../nbs/03b_ensemble.ipynb #759bbc2b
 def checkpoint_files(fold_dir, cfg, ckpts='best'):
@@ -103,10 +103,6 @@ def _tta(b, comp, images, ms, bs, device):
     c = b['cfg']
     return predict_tta(ms, comp.root, images, c['size'], c['method'], b['views'], b['scales'], bs, b['nw'], device,
                        c.get('cache', False), activation_of(c))
-
-def activation_of(cfg):
-    "What turns a run's logits into probabilities: a softmax, a sigmoid (multi-label), or a softmax a target"
-    return cfg.get('target_sizes') or ('sigmoid' if cfg.get('multi_label') else 'softmax')
 
 # %% ../nbs/03b_ensemble.ipynb #1c6440cd
 def oof_predictions(b, comp, images, bs=128, device=None):

@@ -21,9 +21,7 @@ __all__ = ['FOLD_NOTE', 'targets_nll', 'oof_scorer', 'boost_row', 'tta_rows', 't
 # %% ../nbs/03c_infer_tools.ipynb #e02bb91b
 def targets_nll(p, Y, sizes):
     "Several targets: the mean over targets of the log-loss on each target's known rows"
-    starts = np.cumsum([0] + list(sizes))
-    return float(np.mean([nll(p[Y[:, k] >= 0, a:b], Y[Y[:, k] >= 0, k])
-                          for k, (a, b) in enumerate(zip(starts[:-1], starts[1:])) if (Y[:, k] >= 0).any()]))
+    return targets_score(lambda y, q: nll(q, y), Y, p, sizes)
 
 def oof_scorer(y, fo, metric, multi_label=False, min_one=False, sizes=None):
     "A function of OOF probabilities → {metric, accuracy, logloss}, for single-, multi-label or several targets `y`"

@@ -10,12 +10,16 @@ from .core import *
 from .loaders import make_loader
 
 # %% auto #0
-__all__ = ['VIEWS', 'predict', 'predict_tta', 'view_weights', 'combine']
+__all__ = ['VIEWS', 'activation_of', 'predict', 'predict_tta', 'view_weights', 'combine']
 
 # %% ../nbs/02f_predict.ipynb #97f74361
 VIEWS = {'orig': lambda x: x, 'hflip': lambda x: x.flip(-1), 'vflip': lambda x: x.flip(-2),
          'rot90': lambda x: x.rot90(1, (-2, -1)), 'rot180': lambda x: x.rot90(2, (-2, -1)),
          'rot270': lambda x: x.rot90(3, (-2, -1)), 'transpose': lambda x: x.transpose(-2, -1)}
+
+def activation_of(cfg):
+    "What turns a run's logits into probabilities: a softmax, a sigmoid (multi-label), or a softmax a target"
+    return cfg.get('target_sizes') or ('sigmoid' if cfg.get('multi_label') else 'softmax')
 
 def _activation(activation):
     "softmax, sigmoid (multi-label), or a list of sizes: a softmax per target's slice (several targets)"

@@ -23,7 +23,7 @@ from .models import create_model, arch_stats, freeze_body, head_only, state_hash
 from .metrics import get_metric, score, best_threshold, fastai_metrics, oof_metrics
 from .losses import get_loss
 from .callbacks import EpochRecorder, DistTrace, TrialReport, FaultInjection, StopOnNaN, is_oom, trick_callbacks
-from .predict import predict
+from .predict import predict, activation_of
 
 # %% auto #0
 __all__ = ['STAGE_ONLY', 'MIN_BS', 'per_stage', 'train_config', 'recipe_line', 'probe_bs', 'fit_fold', 'collect_oof',
@@ -146,7 +146,7 @@ def _fold_rows(comp, folds, fold, target, pseudo=None):
 def _learner(model, dls, cfg, rec, fd, device, cbs=()):
     "The fastai Learner of one fold: loss, metrics, callbacks; mixed precision on a GPU"
     trial = TrialReport.from_env(cfg['metric'])  # under compnb tune
-    faults = [FaultInjection(rec), StopOnNaN(rec.fold, rec, cfg['lrs'])]
+    faults = [FaultInjection(rec), StopOnNaN(rec, cfg['lrs'])]
     cbs = [rec, *faults] + trick_callbacks(cfg) + list(cbs) + ([DistTrace()] if os.environ.get('COMPNB_TRACE') else [])
     cbs += [trial] if trial else []
     metrics = fastai_metrics(cfg['metric'], cfg.get('multi_label', False), cfg.get('target_sizes'))
@@ -256,10 +256,9 @@ def _fold_oof(model, comp, va, fold, cfg, fd, device):
     "OOF probabilities of the valid rows from `best.pth`, saved as fold{k}/oof.csv"
     model.load_state_dict(torch.load(fd/'best.pth', map_location=device))
     ml = cfg.get('multi_label')
-    act = cfg.get('target_sizes') or ('sigmoid' if ml else 'softmax')
     bs = 128 if cfg['bs'] == 'auto' else cfg['bs'] * 2
     probs = predict(model, comp.root, va.image, cfg['sizes'][-1], cfg['method'], ['orig'], bs,
-                    cfg['num_workers'], device, cfg.get('cache', False), act)
+                    cfg['num_workers'], device, cfg.get('cache', False), activation_of(cfg))
     target = va[cfg['target']].map((cfg.get('label_delim') or ' ').join) if ml else va[cfg['target']]
     truths = {f'target:{t}': va[f'target:{t}'].values for t in (cfg.get('targets') or {})}  # several targets
     oof = pd.concat([pd.DataFrame({'image': va.image, 'fold': fold, 'target': target, **truths}),
