@@ -73,9 +73,9 @@ def _json_default(o):
     if isinstance(o, Path): return str(o)
     raise TypeError(f'not JSON serialisable: {type(o)}')
 
-def save_json(obj, path):
-    "Write `obj` as indented JSON to `path`, atomically"
-    with atomic_path(path) as t: t.write_text(json.dumps(obj, indent=2, default=_json_default) + '\n')
+def save_json(obj, path, indent=2):
+    "Write `obj` as JSON to `path`, atomically (`indent=None`: compact, and 5x faster: json's C encoder)"
+    with atomic_path(path) as t: t.write_text(json.dumps(obj, indent=indent, default=_json_default) + '\n')
     return Path(path)
 
 def load_json(path): return json.loads(Path(path).read_text())
@@ -127,13 +127,13 @@ def file_lock(path):
             except Exception: pass
 
 def update_json(path, entries:dict):
-    "Merge `entries` into the JSON dict at `path` under a lock (a read-only or broken cache is only skipped)"
+    "Merge `entries` into the compact JSON dict at `path` under a lock (a read-only or broken cache is only skipped)"
     try:
         with file_lock(path):
             try: d = json.loads(Path(path).read_text())
             except Exception: d = {}
             d.update(entries)
-            save_json(d, path)
+            save_json(d, path, indent=None)  # a cache for machines: compact is several times faster to write
     except OSError: pass
 
 # %% ../nbs/00_core.ipynb #b2797955

@@ -46,10 +46,11 @@ def near_pairs(hashes, d=6, bands=None, return_stats=False):
             if not tot: continue
             i = np.repeat(np.arange(n), cnt)
             j = order[np.repeat(lo, cnt) + np.arange(tot) - np.repeat(np.cumsum(cnt) - cnt, cnt)]
-            keep = i < j
-            n_cand += int(keep.sum()); cand.append(np.stack([i[keep], j[keep]], 1))
-    pairs = np.unique(np.concatenate(cand), axis=0) if cand else np.zeros((0, 2), dtype=np.int64)
-    if len(pairs): pairs = pairs[np.bitwise_count(h[pairs[:, 0]] ^ h[pairs[:, 1]]) <= d]
+            keep = i < j; i, j = i[keep], j[keep]
+            near = np.bitwise_count(h[i] ^ h[j]) <= d  # checked here: clustered hashes give millions of candidates
+            n_cand += len(i); cand.append(i[near] * n + j[near])  # one int64 per pair: a 1-D unique is fast
+    u = np.unique(np.concatenate(cand)) if cand else np.zeros(0, dtype=np.int64)
+    pairs = np.stack([u // n, u % n], 1)
     stats = {'bands': m, 'radius': r, 'probes': probes, 'candidates': n_cand, 'work': probes + n_cand,
              'all_pairs': n * (n - 1) // 2}
     return (pairs, stats) if return_stats else pairs

@@ -90,14 +90,16 @@ INSETS = (0.0, 0.04, 0.08)  # centred crops hashed per image
 CENSUS = ['width', 'height', 'mode', 'format', 'bytes', 'exif_orientation', 'readable', 'problem']
 _STATS = 64  # px side for channel statistics
 
+def _hex(h): return np.packbits(h.hash).tobytes().hex()  # str(h), without imagehash's bit-by-bit string join
+
 def _hashes(im, insets=INSETS):
     import imagehash
-    out = []
+    g, out = im.convert('L'), []  # imagehash greys its input on every call; once is enough
+    w, h = g.size
     for f in insets:
-        w, h = im.size
         dx, dy = round(w * f), round(h * f)
-        v = im.crop((dx, dy, w - dx, h - dy)) if f else im
-        out += [str(imagehash.phash(v)), str(imagehash.dhash(v))]
+        v = g.crop((dx, dy, w - dx, h - dy)) if f else g
+        out += [_hex(imagehash.phash(v)), _hex(imagehash.dhash(v))]
     return out
 
 _MISSING = dict(width=None, height=None, mode=None, format=None, bytes=None, exif_orientation=None,
@@ -109,8 +111,9 @@ def _facts_one(path):
     try:
         row['bytes'] = path.stat().st_size
         im = open_image(path, draft_size=64, seen=row)
-        a = resize_array(np.asarray(im), _STATS).reshape(-1, 3).astype(np.float64) / 255
-        row.update(readable=True, hashes=_hashes(im), mean=a.mean(0).tolist(), std=a.std(0).tolist())
+        import cv2
+        m, s = cv2.meanStdDev(resize_array(np.asarray(im), _STATS))  # population std, as np.std
+        row.update(readable=True, hashes=_hashes(im), mean=(m.ravel() / 255).tolist(), std=(s.ravel() / 255).tolist())
     except CompError as e: row['problem'] = str(e).split(': ', 1)[-1]
     except Exception as e: row['problem'] = f'unreadable ({e})'
     return row
