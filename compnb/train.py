@@ -192,6 +192,7 @@ def _stage_bs(learn, rec, cfg, sz):
     "The batch size for a stage: the configured one (or what an out-of-memory left), or `auto`'s probe"
     if cfg['bs'] != 'auto': return rec.bs
     rec.bs = probe_bs(unwrap(learn.model), sz, learn.dls.device, learn.cbs)
+    if rec.accum > 1: _accumulate(learn, rec.bs * rec.accum)  # trick_callbacks counted 64 before the probe
     log(f"bs='auto': {rec.bs} at {sz} px")
     return rec.bs
 

@@ -10,6 +10,8 @@ from compnb.data import read_comp
 from compnb.split import make_folds
 from compnb.train import train_config, fit_fold
 from compnb.loaders import image_cache_dir
+from fastai.callback.core import Callback
+from fastai.callback.training import GradientAccumulation
 
 
 @pytest.fixture(scope='module')
@@ -31,12 +33,19 @@ def test_out_of_memory_halves_the_batch(small, tmp_path, monkeypatch):
     assert h.batch_shape.str.split('x').str[0].astype(int).tolist() == [64, 16, 16]
 
 
+class _SeenAccum(Callback):
+    "Records how many samples fastai's GradientAccumulation waits for"
+    def before_epoch(self): self.n_acc = next(c.n_acc for c in self.learn.cbs if isinstance(c, GradientAccumulation))
+
+
 def test_bs_auto_probes(small, tmp_path, monkeypatch):
+    "bs='auto' trains at the largest batch that fits, and accumulation counts in those batches"
     comp, folds = small
     monkeypatch.setenv('COMPNB_FAKE_OOM', '32@1')
-    cfg = train_config(comp, epochs=1, bs='auto', num_workers=0)
-    fit_fold(comp, folds, 0, cfg, tmp_path, device='cpu', headless=True)
+    cfg, seen = train_config(comp, epochs=1, bs='auto', accum=2, num_workers=0), _SeenAccum()
+    fit_fold(comp, folds, 0, cfg, tmp_path, device='cpu', headless=True, cbs=[seen])
     assert pd.read_csv(tmp_path/'fold0'/'history.csv').bs.tolist() == [32]  # the largest that fits
+    assert seen.n_acc == 64  # 2 batches of 32, not 2 of the 64 assumed before the probe
 
 
 def test_nan_loss_stops_and_resume_finishes(tmp_path, monkeypatch):
