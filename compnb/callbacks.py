@@ -146,7 +146,6 @@ class StopOnNaN(Callback):
 class TrialReport(Callback):
     "Report the validation metric to an Optuna trial after each epoch; `TrialPruned` when the pruner says so"
     order = 65  # after EpochRecorder (60) wrote the epoch down
-    steps = {}  # (study, trial) → the next step: one trial's folds report one running count
     def __init__(self, storage, study, trial_id, metric='macro_f1', pruner=None):
         self.storage, self.study, self.trial_id, self.metric = storage, study, int(trial_id), metric
         self.pruner = pruner  # {'class': a name in optuna.pruners, **its keywords}; None: Optuna's default
@@ -163,19 +162,19 @@ class TrialReport(Callback):
         kw = dict(self.pruner or {})
         pruner = getattr(optuna.pruners, kw.pop('class', 'MedianPruner'))(**kw) if self.pruner else None
         storage = self.storage
-        if storage.startswith('journal:'):  # compnb tune --storage journal:<file>
+        if storage.startswith('journal:'):  # compnb tune --storage journal:<file> (tune.open_storage sorts after this)
             from optuna.storages.journal import JournalStorage, JournalFileBackend
             storage = JournalStorage(JournalFileBackend(storage[len('journal:'):]))
-        study = optuna.load_study(study_name=self.study, storage=storage, pruner=pruner)
+        self.store = optuna.storages.get_storage(storage)
+        study = optuna.load_study(study_name=self.study, storage=self.store, pruner=pruner)
         self.trial = optuna.trial.Trial(study, self.trial_id)
     def after_epoch(self):
         import optuna
         v = dict(zip(self.recorder.metric_names, self.recorder.log)).get(self.metric)
         if v is None or not is_main(): return
-        key = (self.study, self.trial_id)
-        step = TrialReport.steps.get(key, 0)
+        # the trial's folds, and a resumed trial, count on from the steps already stored
+        step = max(self.store.get_trial(self.trial_id).intermediate_values, default=-1) + 1
         self.trial.report(float(v), step)
-        TrialReport.steps[key] = step + 1
         if self.trial.should_prune():
             raise optuna.TrialPruned(f'pruned after epoch {step + 1} ({self.metric} {v:.4f})')
 
