@@ -6,7 +6,7 @@
 from __future__ import annotations
 import numpy as np, pandas as pd
 from .core import *
-from .metrics import get_metric, score, targets_score
+from .metrics import get_metric, score, targets_score, target_slices, tags_matrix
 from .predict import combine
 from .oof import *
 from .eda import show_grid
@@ -145,10 +145,10 @@ def _loss_grid(comp, images, titles, title):
 def _targets_errors(comp, y, p, out):
     "Several targets: per-class table of each target on its known rows, and each target's confusion matrix"
     from sklearn.metrics import confusion_matrix
-    starts, parts = np.cumsum([0] + comp.sizes), []
-    for k, t in enumerate(comp.targets):
+    parts = []
+    for k, (t, (a, b)) in enumerate(zip(comp.targets, target_slices(comp.sizes))):
         known, voc = y[:, k] >= 0, comp.target_vocabs[t]
-        oof = pd.DataFrame(p[known, starts[k]:starts[k + 1]], columns=voc).assign(target=np.asarray(voc)[y[known, k]])
+        oof = pd.DataFrame(p[known, a:b], columns=voc).assign(target=np.asarray(voc)[y[known, k]])
         cm, per = error_analysis(oof, voc)
         save_csv(cm.reset_index(names='truth'), out/f'confusion_{t}.csv')
         parts.append(per.assign(target=t))
@@ -244,9 +244,8 @@ def _combined(comp, names, combine):
 
 def target_names(comp, probs):
     "Several targets: {name: predicted class per row} from the concatenated probabilities"
-    starts = np.cumsum([0] + comp.sizes)
-    return {t: [comp.target_vocabs[t][i] for i in probs[:, starts[k]:starts[k + 1]].argmax(1)]
-            for k, t in enumerate(comp.targets)}
+    return {t: [comp.target_vocabs[t][i] for i in probs[:, a:b].argmax(1)]
+            for t, (a, b) in zip(comp.targets, target_slices(comp.sizes))}
 
 def targets_submission(comp, probs, combine=''):
     "Several targets: a column per target (as sample_submission has them), or one combined label"
@@ -324,20 +323,17 @@ def targets_matrix(df, targets, prefix='target:'):
 
 def oof_targets(labels, vocab, multi_label=False, delim=' '):
     "Class indices of single labels, or the multi-hot matrix of delimited tag strings"
+    if multi_label: return tags_matrix(labels, vocab, delim)
     o2i = {v: i for i, v in enumerate(vocab)}
-    if not multi_label: return np.array([o2i[v] for v in labels])
-    T = np.zeros((len(labels), len(vocab)), np.float32)
-    for r, s in enumerate(labels):
-        for t in str(s).split(delim or ' '):
-            if t: T[r, o2i[t]] = 1
-    return T
+    return np.array([o2i[v] for v in labels])
 
 def holdout_score(comp, sub, probs, metric='macro_f1', thresholds=0.5, min_one=False):
     "Scores of the test predictions against a holdout's answers (images of dropped classes are not scored)"
     if comp.multi_target:  # each target on the held-out rows whose value is known
-        Y, starts = targets_matrix(comp.answers, comp.target_vocabs, ''), np.cumsum([0] + comp.sizes)
-        out = {t: {n: score(n, Y[Y[:, k] >= 0, k], probs[Y[:, k] >= 0, starts[k]:starts[k + 1]])
-                   for n in dict.fromkeys(['accuracy', 'macro_f1', metric])} for k, t in enumerate(comp.targets)}
+        Y = targets_matrix(comp.answers, comp.target_vocabs, '')
+        names = dict.fromkeys(['accuracy', 'macro_f1', metric])
+        out = {t: {n: score(n, Y[Y[:, k] >= 0, k], probs[Y[:, k] >= 0, a:b]) for n in names}
+               for k, (t, (a, b)) in enumerate(zip(comp.targets, target_slices(comp.sizes)))}
         return {**out, metric: float(np.mean([v[metric] for v in out.values()])), 'n': len(probs)}
     keep = sub[comp.id_col].isin(set(comp.answers.id)).values
     t = oof_targets(comp.answers.set_index('id').loc[sub[comp.id_col][keep], 'label'], comp.vocab, comp.multi_label,

@@ -11,8 +11,8 @@ from .core import *
 
 # %% auto #0
 __all__ = ['METRICS', 'THRESH_GRID', 'Metric', 'register_metric', 'metric_names', 'get_metric', 'score', 'macro_f1',
-           'f1_multi', 'acc_multi', 'best_threshold', 'targets_score', 'fastai_metrics', 'oof_metrics',
-           'oof_metrics_multi', 'oof_metrics_targets']
+           'f1_multi', 'acc_multi', 'best_threshold', 'target_slices', 'targets_score', 'fastai_metrics', 'oof_metrics',
+           'tags_matrix', 'oof_metrics_multi', 'oof_metrics_targets']
 
 # %% ../nbs/02c_metrics.ipynb #2cd1f723
 @dataclass(frozen=True)
@@ -138,10 +138,15 @@ def best_threshold(targs, probs, metric='macro_f1', grid=THRESH_GRID):
     return float(grid[i]), float(scores[i])
 
 # %% ../nbs/02c_metrics.ipynb #05cc5b38
+def target_slices(sizes):
+    "Several targets: (start, end) of each target's columns in the concatenated outputs"
+    s = np.cumsum([0] + list(sizes))
+    return list(zip(s[:-1].tolist(), s[1:].tolist()))
+
 def targets_score(m, Y, P, sizes):
     "Several targets: the mean over targets of metric `m` on each target's known rows (Y: -1 = missing)"
-    out, starts = [], np.cumsum([0] + list(sizes))
-    for k, (a, b) in enumerate(zip(starts[:-1], starts[1:])):
+    out = []
+    for k, (a, b) in enumerate(target_slices(sizes)):
         known = Y[:, k] >= 0
         if known.any(): out.append(m(Y[known, k], P[known, a:b]))
     return float(np.mean(out))
@@ -180,10 +185,10 @@ def oof_metrics(oof, vocab, metric='macro_f1', multi_label=False, delim=' ', tar
             'note': "cv = pooled OOF; per-fold macro-F1 over the classes present in that fold's valid truth"}
 
 # %% ../nbs/02c_metrics.ipynb #91d2f64f
-def _multi_hot_targets(oof, vocab, delim=' '):
-    "Multi-hot matrix of the OOF table's delimited tag strings"
-    o2i, T = {v: i for i, v in enumerate(vocab)}, np.zeros((len(oof), len(vocab)), np.float32)
-    for r, s in enumerate(oof.target.fillna('')):
+def tags_matrix(tags, vocab, delim=' '):
+    "Multi-hot (N, C) float32 matrix of delimited tag strings (empty or missing: no tag)"
+    o2i, T = {v: i for i, v in enumerate(vocab)}, np.zeros((len(tags), len(vocab)), np.float32)
+    for r, s in enumerate(pd.Series(list(tags), dtype=object).fillna('')):
         for l in str(s).split(delim or ' '):
             if l: T[r, o2i[l]] = 1
     return T
@@ -191,7 +196,7 @@ def _multi_hot_targets(oof, vocab, delim=' '):
 def oof_metrics_multi(oof, vocab, metric='macro_f1', delim=' '):
     "metrics.json for multi-label OOF: the test threshold (best on the pooled OOF) and a CV that never saw its fold's"
     m = get_metric(metric, True)
-    T, P, fo = _multi_hot_targets(oof, vocab, delim), oof[vocab].values, oof.fold.values
+    T, P, fo = tags_matrix(oof.target, vocab, delim), oof[vocab].values, oof.fold.values
     th, tuned = best_threshold(T, P, metric)
     if m.probs: cv, how = m(T, P), f'cv: {metric} scores probabilities, no threshold'
     elif len(np.unique(fo)) > 1:  # cross-fitted, as 04 does for temperature and priors
