@@ -96,9 +96,11 @@ def channel_stats(root, relpaths, max_images=2000, seed=42):
 def show_grid(root, images, titles=None, ncols=6, size=128, title=''):
     "A grid of thumbnails with (wrapped) titles, drawn as one mosaic image (36 subplots took a second to lay out)"
     import matplotlib.pyplot as plt
-    images, titles = list(images), (None if titles is None else list(titles))
+    images = list(images)
+    titles = [''] * len(images) if titles is None else ['\n'.join(textwrap.wrap(str(t), 22)) for t in titles]
     nrows = (max(len(images), 1) + ncols - 1) // ncols
-    m, th = size // 12, round(size * 0.3)  # margin, title band (px)
+    lines = max([t.count('\n') + 1 for t in titles if t], default=0)
+    m, th = size // 12, 4 + 12 * lines  # margin; a band for the longest title (7 pt lines are 12 px at 100 dpi)
     cw, ch = size + 2 * m, size + th + m
     mosaic, notes = np.full((nrows * ch, ncols * cw, 3), 255, np.uint8), []
     for i, p in enumerate(images):
@@ -106,8 +108,7 @@ def show_grid(root, images, titles=None, ncols=6, size=128, title=''):
         y, x = i // ncols * ch, i % ncols * cw
         try: mosaic[y + th:y + th + size, x + m:x + m + size] = read_image(Path(root)/p, size, 'pad')
         except CompError: notes.append((x + cw / 2, y + th + size / 2, 'unreadable', 'center', 9))
-        if titles is not None: notes.append((x + cw / 2, y + th - 2, '\n'.join(textwrap.wrap(str(titles[i]), 22)),
-                                             'bottom', 7))
+        if titles[i]: notes.append((x + cw / 2, y + th - 2, titles[i], 'bottom', 7))
     dpi, top = 100, 0.4 if title else 0  # one mosaic px a figure px; a band (inches) for the title
     h = nrows * ch / dpi
     fig = plt.figure(figsize=(ncols * cw / dpi, h + top), dpi=dpi)
