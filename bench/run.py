@@ -207,7 +207,8 @@ def bench_first_run(raw, repeat=2):
                             kernel_compnb=seen, repeat=repeat, runs=res)
     best = lambda k, m: min(r[m] for r in res[k])  # best of `repeat`, each measure on its own
     raw['first_run_before_s'], raw['first_run_after_s'] = best('before', 'wall_s'), best('after', 'wall_s')
-    raw['first_run_before_cells_s'], raw['first_run_after_cells_s'] = best('before', 'cells_s'), best('after', 'cells_s')
+    raw['first_run_before_cells_s'] = best('before', 'cells_s')
+    raw['first_run_after_cells_s'] = best('after', 'cells_s')
     shutil.rmtree(before.parent, ignore_errors=True)
 
 
@@ -219,7 +220,9 @@ VARIANTS = {  # keyword overrides of compnb's default recipe, one fit_folds call
     'loss_focal': dict(loss='focal'), 'ema_0.99': dict(ema=0.99), 'balanced_aug_medium': dict(_MEDIUM, balanced=True),
     'loss_label_smoothing_aug_medium': dict(_MEDIUM, loss='label_smoothing'), 'bs_16_aug_medium': dict(_MEDIUM, bs=16),
     'bs_32_aug_medium': dict(_MEDIUM, bs=32), 'bs_128_aug_medium': dict(_MEDIUM, bs=128),
-    'lr_1e-3_aug_medium': dict(_MEDIUM, lr=1e-3), 'lr_1e-2_aug_medium': dict(_MEDIUM, lr=1e-2)}
+    'lr_1e-3_aug_medium': dict(_MEDIUM, lr=1e-3), 'lr_1e-2_aug_medium': dict(_MEDIUM, lr=1e-2),
+    'loss_soft_f1': dict(loss='soft_f1'), 'wd_1e-3': dict(wd=1e-3), 'wd_0.05': dict(wd=0.05), 'wd_0.1': dict(wd=0.1),
+    'focal_aug_none_wd_1e-3': dict(loss='focal', aug='none', wd=1e-3)}
 # method='crop'/'pad' are not run: every bee_health image is 100×100, so both give squish's pixels exactly
 
 
@@ -281,7 +284,7 @@ def run_compnb(comp, folds, out, **over):
         last[str(k)] = _confusion(y, p.argmax(1), n)
         oof = pd.read_csv(Path(out)/f'fold{k}'/'oof.csv', dtype={'image': str, 'target': str})
         best[str(k)] = _confusion(oof.target.map(o2i).values, oof[comp.vocab].values.argmax(1), n)
-    recipe = {k: cfg[k] for k in ('arch', 'pretrained', 'sizes', 'epochs', 'lrs', 'bs', 'method', 'aug', 'loss',
+    recipe = {k: cfg[k] for k in ('arch', 'pretrained', 'sizes', 'epochs', 'lrs', 'bs', 'wd', 'method', 'aug', 'loss',
                                   'balanced', 'head_epochs', 'ema', 'norm', 'mixup', 'cutmix', 'cache')}
     return dict(recipe=recipe, last_checkpoint=ck_name, confusion_last=last, confusion_best=best, fit_s=fit_s,
                 epochs_s=epochs_s, gc_after_fit_s=gc_s, predict_last_s=time.perf_counter() - t)

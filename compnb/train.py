@@ -66,7 +66,7 @@ def _norm_stats(norm, arch, comp, run_dir):
     return e['channel_mean'], e['channel_std']
 
 # %% ../nbs/02h_fit.ipynb #c04368c5
-def train_config(comp, *, arch='auto', pretrained='auto', size=0, sizes=(), epochs='auto', lr='auto', bs=64,
+def train_config(comp, *, arch='auto', pretrained='auto', size=0, sizes=(), epochs='auto', lr='auto', bs=64, wd=0.01,
                  method='squish', aug='auto', loss='ce', metric='macro_f1', seed=42, num_workers=-1, norm='model',
                  cache=True, mixup=0.0, cutmix=0.0, balanced=False, accum=1, freeze_pct=0.0, precision='auto',
                  head_epochs='auto', ema=0.0, channels_last=False, torch_compile=False, keep_last=1, head='linear',
@@ -82,6 +82,7 @@ def train_config(comp, *, arch='auto', pretrained='auto', size=0, sizes=(), epoc
     _check_tricks(comp, loss, balanced, precision, freeze_pct, ema, r['head_epochs'], method)
     get_aug(r['aug']), get_loss(loss, sizes_out), get_metric(metric, comp.multi_label)
     if bs != 'auto' and int(bs) < 1: raise CompError(f"bs={bs}: a batch size of 1 or more, or 'auto'")
+    if float(wd) < 0: raise CompError(f'wd={wd}: a weight decay of 0 or more (fastai and compnb default to 0.01)')
     trick_callbacks(dict(mixup=mixup, cutmix=cutmix, loss=loss, accum=1, bs=bs, head=head))
     if head not in ('linear', 'arcface'): raise CompError(f"head={head!r}: use 'linear' or 'arcface'")
     if head == 'arcface' and comp.multi_label: raise CompError("head='arcface' is for single-label data (one identity)")
@@ -91,6 +92,7 @@ def train_config(comp, *, arch='auto', pretrained='auto', size=0, sizes=(), epoc
     return dict(arch=r['arch'], pretrained=str(r['pretrained']), vocab=comp.outputs, size=sz[-1], sizes=sz,
                 epochs=[int(e) for e in per_stage(r['epochs'], len(sz), 'epochs')],
                 lrs=[float(l) for l in per_stage(r['lr'], len(sz), 'lr')], bs='auto' if bs == 'auto' else int(bs),
+                wd=float(wd),
                 method=method, aug=r['aug'],
                 tta=AUG_VIEWS.get(r['aug'], ['orig', 'hflip']), loss=loss, metric=metric, seed=int(seed),
                 num_workers=int(num_workers), cache=bool(cache), norm=norm, mean=mean, std=std, mixup=float(mixup),
@@ -152,7 +154,7 @@ def _learner(model, dls, cfg, rec, fd, device, cbs=()):
     metrics = fastai_metrics(cfg['metric'], cfg.get('multi_label', False), cfg.get('target_sizes'))
     loss = get_loss(cfg['loss'], cfg.get('target_sizes'))
     learn = Learner(dls, torch.compile(model) if cfg.get('torch_compile') else model, loss_func=loss,
-                    metrics=metrics, cbs=cbs, path=fd, model_dir='.')
+                    metrics=metrics, cbs=cbs, path=fd, model_dir='.', wd=cfg.get('wd', 0.01))
     prec = cfg.get('precision', 'auto')
     if device.type == 'cuda' and prec != 'fp32':
         bf16 = torch.cuda.is_bf16_supported() if prec == 'auto' else prec == 'bf16'
