@@ -33,6 +33,8 @@ def near_pairs(hashes, d=6, bands=None, return_stats=False):
     "All pairs (i < j) with Hamming distance ≤ `d`, found exactly through a (multi-)band index"
     from itertools import combinations
     h = np.asarray(hashes, dtype=np.uint64); n = len(h)
+    if n < 2: return (np.zeros((0, 2), np.int64), {'bands': 0, 'radius': 0, 'probes': 0, 'candidates': 0, 'work': 0,
+                                                   'all_pairs': 0}) if return_stats else np.zeros((0, 2), np.int64)
     m = bands or best_bands(n, d); r = d // m
     cand, n_cand, probes = [], 0, 0
     for shift, w in band_masks(m):

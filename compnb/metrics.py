@@ -190,6 +190,7 @@ def tags_matrix(tags, vocab, delim=' '):
     o2i, T = {v: i for i, v in enumerate(vocab)}, np.zeros((len(tags), len(vocab)), np.float32)
     for r, s in enumerate(pd.Series(list(tags), dtype=object).fillna('')):
         for l in str(s).split(delim or ' '):
+            if l and l not in o2i: raise CompError(f'row {r}: tag {l!r} is not among the {len(vocab)} known tags')
             if l: T[r, o2i[l]] = 1
     return T
 

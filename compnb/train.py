@@ -82,7 +82,8 @@ def train_config(comp, *, arch='auto', pretrained='auto', size=0, sizes=(), epoc
     _check_tricks(comp, loss, balanced, precision, freeze_pct, ema, r['head_epochs'], method)
     get_aug(r['aug']), get_loss(loss, sizes_out), get_metric(metric, comp.multi_label)
     if bs != 'auto' and int(bs) < 1: raise CompError(f"bs={bs}: a batch size of 1 or more, or 'auto'")
-    if float(wd) < 0: raise CompError(f'wd={wd}: a weight decay of 0 or more (fastai and compnb default to 0.01)')
+    if not 0 <= float(wd) < float('inf'):
+        raise CompError(f'wd={wd}: a weight decay of 0 or more (fastai and compnb default to 0.01)')
     trick_callbacks(dict(mixup=mixup, cutmix=cutmix, loss=loss, accum=1, bs=bs, head=head))
     if head not in ('linear', 'arcface'): raise CompError(f"head={head!r}: use 'linear' or 'arcface'")
     if head == 'arcface' and comp.multi_label: raise CompError("head='arcface' is for single-label data (one identity)")
@@ -193,8 +194,8 @@ MIN_BS = 2
 def _stage_bs(learn, rec, cfg, sz):
     "The batch size for a stage: the configured one (or what an out-of-memory left), or `auto`'s probe"
     if cfg['bs'] != 'auto': return rec.bs
-    rec.bs = probe_bs(unwrap(learn.model), sz, learn.dls.device, learn.cbs)
-    if rec.accum > 1: _accumulate(learn, rec.bs * rec.accum)  # trick_callbacks counted 64 before the probe
+    rec.bs, rec.accum = probe_bs(unwrap(learn.model), sz, learn.dls.device, learn.cbs), cfg.get('accum', 1)
+    _accumulate(learn, rec.bs * rec.accum, add=rec.accum > 1)  # sized for 64 before the probe, or for an earlier OOM
     log(f"bs='auto': {rec.bs} at {sz} px")
     return rec.bs
 
@@ -238,12 +239,12 @@ def _fit_one_stage(learn, rec, mk, cfg, i, sz, ep, lr, start, reset, fd):
         learn.dls = mk(sz, bs=rec.bs, old=learn.dls)
         if start >= ep: return
 
-def _accumulate(learn, n):
-    "Gradient accumulation over `n` samples (fastai's callback, added or updated)"
+def _accumulate(learn, n, add=True):
+    "Gradient accumulation over `n` samples (fastai's callback, updated; added when `add`)"
     from fastai.callback.training import GradientAccumulation
     ga = next((c for c in learn.cbs if isinstance(c, GradientAccumulation)), None)
-    if ga is None: learn.add_cb(GradientAccumulation(n))
-    else: ga.n_acc = n
+    if ga is not None: ga.n_acc = n
+    elif add: learn.add_cb(GradientAccumulation(n))
 
 # %% ../nbs/02h_fit.ipynb #e961ccc9
 def _fold_device(device, cfg):

@@ -35,7 +35,8 @@ def test_out_of_memory_halves_the_batch(small, tmp_path, monkeypatch):
 
 class _SeenAccum(Callback):
     "Records how many samples fastai's GradientAccumulation waits for"
-    def before_epoch(self): self.n_acc = next(c.n_acc for c in self.learn.cbs if isinstance(c, GradientAccumulation))
+    def before_epoch(self):
+        self.n_acc = next((c.n_acc for c in self.learn.cbs if isinstance(c, GradientAccumulation)), None)
 
 
 def test_bs_auto_probes(small, tmp_path, monkeypatch):
