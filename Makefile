@@ -26,8 +26,8 @@ test: install
 docs: install
 	$(PY) scripts/docs.py
 
-lib:  # nbdev_export, with __all__ rewrapped to 120 columns; then nbdev_clean
-	$(PY) scripts/export.py && $(VENV)/bin/nbdev_clean
+lib:  # the library from the notebooks, and the notebooks cleaned
+	$(VENV)/bin/nbdev_export && $(VENV)/bin/nbdev_clean
 
 clean-runs:
 	rm -rf runs

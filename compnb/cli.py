@@ -17,8 +17,8 @@ from .tune import tune, make_job, prepare, study_report, compare_study
 from .kaggle import fetch, submit, pack
 
 # %% auto #0
-__all__ = ['COMMANDS', 'command', 'cmd_run', 'cmd_stage', 'cmd_sweep', 'cmd_lb', 'cmd_compare', 'worker_envs',
-           'cmd_tune', 'cmd_fetch', 'cmd_submit', 'cmd_pack', 'params_table', 'cmd_params', 'main']
+__all__ = ['COMMANDS', 'command', 'cmd_run', 'cmd_stage', 'cmd_sweep', 'cmd_lb', 'cmd_compare', 'worker_envs', 'cmd_tune',
+           'cmd_fetch', 'cmd_submit', 'cmd_pack', 'params_table', 'cmd_params', 'main']
 
 # %% ../nbs/07_cli.ipynb #c20a3285
 COMMANDS = {}

@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np, pandas as pd, yaml
 
 # %% auto #0
-__all__ = ['CompError', 'rows_text', 'atomic_path', 'DiskFull', 'save_json', 'load_json', 'save_yaml', 'load_yaml',
-           'save_csv', 'show_image', 'save_fig', 'file_lock', 'update_json', 'in_test', 'cache_root', 'file_key',
-           'project_root', 'nbs_dir', 'on_kaggle', 'kaggle_input', 'kaggle_working', 'runs_root', 'rank', 'world_size',
-           'is_main', 'get_run_dir', 'fresh_dir', 'latest_run', 'folder_size', 'human_size', 'parse_param', 'as_list',
+__all__ = ['CompError', 'rows_text', 'atomic_path', 'DiskFull', 'save_json', 'load_json', 'save_yaml', 'load_yaml', 'save_csv',
+           'show_image', 'save_fig', 'file_lock', 'update_json', 'in_test', 'cache_root', 'file_key', 'project_root',
+           'nbs_dir', 'on_kaggle', 'kaggle_input', 'kaggle_working', 'runs_root', 'rank', 'world_size', 'is_main',
+           'get_run_dir', 'fresh_dir', 'latest_run', 'folder_size', 'human_size', 'parse_param', 'as_list',
            'notebook_params', 'save_params', 'seed_everything', 'get_device', 'is_headless', 'log']
 
 # %% ../nbs/00_core.ipynb #4f2d1e0c

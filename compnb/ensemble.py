@@ -16,8 +16,8 @@ from .split import load_split
 from .train import fit_folds, train_config
 
 # %% auto #0
-__all__ = ['checkpoint_files', 'load_members', 'resolve_tta', 'check_blend', 'ensure_model', 'load_run',
-           'oof_predictions', 'test_predictions']
+__all__ = ['checkpoint_files', 'load_members', 'resolve_tta', 'check_blend', 'ensure_model', 'load_run', 'oof_predictions',
+           'test_predictions']
 
 # %% ../nbs/03b_ensemble.ipynb #759bbc2b
 def checkpoint_files(fold_dir, cfg, ckpts='best'):

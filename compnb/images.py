@@ -12,8 +12,8 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from .core import *
 
 # %% auto #0
-__all__ = ['IMG_EXTS', 'INSETS', 'CENSUS', 'to_rgb', 'open_image', 'resize_array', 'read_image', 'image_facts',
-           'check_images', 'image_census', 'image_hashes', 'image_stats']
+__all__ = ['IMG_EXTS', 'INSETS', 'CENSUS', 'to_rgb', 'open_image', 'resize_array', 'read_image', 'image_facts', 'check_images',
+           'image_census', 'image_hashes', 'image_stats']
 
 # %% ../nbs/00b_images.ipynb #c5f74790
 IMG_EXTS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp', '.gif')

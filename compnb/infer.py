@@ -13,10 +13,10 @@ from .eda import show_grid
 from .comp import read_table
 
 # %% auto #0
-__all__ = ['FOLD_NOTE', 'targets_nll', 'oof_scorer', 'boost_row', 'tta_rows', 'temperature_step', 'blend_step',
-           'prior_step', 'threshold_rows', 'boost_table', 'error_report', 'make_submission', 'check_submission',
-           'write_submission', 'target_names', 'targets_submission', 'train_tags', 'predicted_tags', 'label_shift',
-           'plot_label_shift', 'pseudo_rows', 'infer_results', 'targets_matrix', 'oof_targets', 'holdout_score']
+__all__ = ['FOLD_NOTE', 'targets_nll', 'oof_scorer', 'boost_row', 'tta_rows', 'temperature_step', 'blend_step', 'prior_step',
+           'threshold_rows', 'boost_table', 'error_report', 'make_submission', 'check_submission', 'write_submission',
+           'target_names', 'targets_submission', 'train_tags', 'predicted_tags', 'label_shift', 'plot_label_shift',
+           'pseudo_rows', 'infer_results', 'targets_matrix', 'oof_targets', 'holdout_score']
 
 # %% ../nbs/03c_infer_tools.ipynb #e02bb91b
 def targets_nll(p, Y, sizes):

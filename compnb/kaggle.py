@@ -11,8 +11,8 @@ import pandas as pd
 from .core import *
 
 # %% auto #0
-__all__ = ['PACK_WHEELS', 'kaggle_credentials', 'kaggle_api', 'kaggle_user', 'fetch', 'submit', 'pack_weights',
-           'pack_wheels', 'pack_notebook', 'pack']
+__all__ = ['PACK_WHEELS', 'kaggle_credentials', 'kaggle_api', 'kaggle_user', 'fetch', 'submit', 'pack_weights', 'pack_wheels',
+           'pack_notebook', 'pack']
 
 # %% ../nbs/06_kaggle.ipynb #0574488b
 def kaggle_credentials():

@@ -11,8 +11,8 @@ from .core import *
 from .core import _json_default
 
 # %% auto #0
-__all__ = ['OUTPUTS', 'git_info', 'ledger_db', 'log_mlflow', 'record_run', 'read_ledger', 'unwatch_stage',
-           'watch_stage', 'stage_run_dir', 'Stage']
+__all__ = ['OUTPUTS', 'git_info', 'ledger_db', 'log_mlflow', 'record_run', 'read_ledger', 'unwatch_stage', 'watch_stage',
+           'stage_run_dir', 'Stage']
 
 # %% ../nbs/00a_ledger.ipynb #ba0f47b9
 def git_info(path=None):

@@ -10,8 +10,8 @@ import numpy as np, pandas as pd
 from .core import *
 
 # %% auto #0
-__all__ = ['METRICS', 'THRESH_GRID', 'Metric', 'register_metric', 'metric_names', 'get_metric', 'score', 'macro_f1',
-           'f1_multi', 'acc_multi', 'best_threshold', 'target_slices', 'targets_score', 'fastai_metrics', 'oof_metrics',
+__all__ = ['METRICS', 'THRESH_GRID', 'Metric', 'register_metric', 'metric_names', 'get_metric', 'score', 'macro_f1', 'f1_multi',
+           'acc_multi', 'best_threshold', 'target_slices', 'targets_score', 'fastai_metrics', 'oof_metrics',
            'tags_matrix', 'oof_metrics_multi', 'oof_metrics_targets']
 
 # %% ../nbs/02c_metrics.ipynb #2cd1f723

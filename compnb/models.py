@@ -11,8 +11,8 @@ import timm
 from .core import *
 
 # %% auto #0
-__all__ = ['ImageNorm', 'resolve_pretrained', 'load_local_weights', 'ArcFace', 'create_model', 'arch_stats',
-           'build_model', 'state_hash', 'save_state', 'freeze_body', 'unwrap', 'head_only']
+__all__ = ['ImageNorm', 'resolve_pretrained', 'load_local_weights', 'ArcFace', 'create_model', 'arch_stats', 'build_model',
+           'state_hash', 'save_state', 'freeze_body', 'unwrap', 'head_only']
 
 # %% ../nbs/02b_models.ipynb #6f88c6ce
 class ImageNorm(nn.Module):

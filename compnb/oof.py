@@ -9,10 +9,10 @@ from .core import *
 from .metrics import get_metric, score, THRESH_GRID
 
 # %% auto #0
-__all__ = ['PRIOR_GRID', 'crossfit', 'nll', 'metric_of', 'with_temperature', 'fit_temperature', 'temperature_report',
-           'blend', 'fit_blend', 'fit_priors', 'prior_report', 'bce', 'with_sigmoid_temperature',
-           'fit_sigmoid_temperature', 'decide', 'fit_thresholds', 'threshold_report', 'error_analysis', 'top_losses',
-           'plot_confusion', 'error_analysis_multi']
+__all__ = ['PRIOR_GRID', 'crossfit', 'nll', 'metric_of', 'with_temperature', 'fit_temperature', 'temperature_report', 'blend',
+           'fit_blend', 'fit_priors', 'prior_report', 'bce', 'with_sigmoid_temperature', 'fit_sigmoid_temperature',
+           'decide', 'fit_thresholds', 'threshold_report', 'error_analysis', 'top_losses', 'plot_confusion',
+           'error_analysis_multi']
 
 # %% ../nbs/03a_oof.ipynb #f2b0c226
 def crossfit(fit, apply, X, y, folds):

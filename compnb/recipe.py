@@ -12,9 +12,8 @@ from .core import *
 from .images import image_census
 
 # %% auto #0
-__all__ = ['WEIGHT_EXTS', 'HUB_FILES', 'ARCH_PRETRAINED', 'ARCH_SCRATCH', 'SHORT_BUDGET', 'local_weights',
-           'cached_weights', 'hub_reachable', 'find_weights', 'auto_size', 'split_epochs', 'auto_aug', 'stage_sizes',
-           'resolve_recipe']
+__all__ = ['WEIGHT_EXTS', 'HUB_FILES', 'ARCH_PRETRAINED', 'ARCH_SCRATCH', 'SHORT_BUDGET', 'local_weights', 'cached_weights',
+           'hub_reachable', 'find_weights', 'auto_size', 'split_epochs', 'auto_aug', 'stage_sizes', 'resolve_recipe']
 
 # %% ../nbs/02g_recipe.ipynb #498cf834
 WEIGHT_EXTS = ('.safetensors', '.pth', '.pt', '.bin')

@@ -11,8 +11,8 @@ from .core import *
 from .ledger import record_run, read_ledger
 
 # %% auto #0
-__all__ = ['STAGES', 'nb_params', 'parse_overrides', 'load_config', 'declared', 'check_params', 'StageFailed',
-           'run_stage', 'run_pipeline']
+__all__ = ['STAGES', 'nb_params', 'parse_overrides', 'load_config', 'declared', 'check_params', 'StageFailed', 'run_stage',
+           'run_pipeline']
 
 # %% ../nbs/04a_runner.ipynb #00953749
 STAGES = ['01_eda', '02_split', '03_train', '04_infer']

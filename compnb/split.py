@@ -14,10 +14,10 @@ from .comp import *
 from .data import *
 
 # %% auto #0
-__all__ = ['GROUP_SCHEMES', 'SCHEMES', 'choose_scheme', 'balanced_group_folds', 'make_folds', 'split_report',
-           'folds_hash', 'cheap_features', 'adversarial_auc', 'read_auc', 'adv_valid_folds', 'split_labels',
-           'load_split', 'load_folds', 'parse_merge', 'parse_drop', 'relabel', 'split_groups', 'adversarial_check',
-           'split_warnings', 'plot_folds']
+__all__ = ['GROUP_SCHEMES', 'SCHEMES', 'choose_scheme', 'balanced_group_folds', 'make_folds', 'split_report', 'folds_hash',
+           'cheap_features', 'adversarial_auc', 'read_auc', 'adv_valid_folds', 'split_labels', 'load_split',
+           'load_folds', 'parse_merge', 'parse_drop', 'relabel', 'split_groups', 'adversarial_check', 'split_warnings',
+           'plot_folds']
 
 # %% ../nbs/01a_split_tools.ipynb #9f118219
 GROUP_SCHEMES = ('gkf', 'sgkf', 'sgkf_sklearn')

@@ -18,10 +18,10 @@ from .split import folds_hash
 from .runner import STAGES, load_config, check_params, nb_params, run_stage, StageFailed
 
 # %% auto #0
-__all__ = ['parse_spec', 'read_space', 'make_pruner', 'pruner_spec', 'norm_storage', 'storage_lock', 'kernel_url',
-           'open_storage', 'beats', 'open_study', 'make_job', 'prepare', 'trial_counts', 'claim', 'heartbeat',
-           'suggest', 'trial_params', 'trial_row', 'run_trial', 'work', 'tune', 'compare_study', 'param_importance',
-           'history_fig', 'write_best', 'study_report']
+__all__ = ['parse_spec', 'read_space', 'make_pruner', 'pruner_spec', 'norm_storage', 'storage_lock', 'kernel_url', 'open_storage',
+           'beats', 'open_study', 'make_job', 'prepare', 'trial_counts', 'claim', 'heartbeat', 'suggest',
+           'trial_params', 'trial_row', 'run_trial', 'work', 'tune', 'compare_study', 'param_importance', 'history_fig',
+           'write_best', 'study_report']
 
 # %% ../nbs/04c_tune.ipynb #6d568f16
 _FUNCS = {'choice': 'choice(quick, medium, heavy)', 'uniform': 'uniform(0, 0.4)',

@@ -1,10 +1,9 @@
-"""`make test` step 1: nbdev_clean and the export (scripts/export.py) must leave nbs/ and compnb/ exactly as they are.
+"""`make test` step 1: nbdev_clean and nbdev_export must leave nbs/ and compnb/ exactly as they are.
 
 Hashes the files before and after running both, so it works in a clean clone (CI) and in a
 working tree with uncommitted edits alike; it fails listing the files that would change."""
 import hashlib, subprocess, sys
 from pathlib import Path
-from export import export
 
 root = Path(__file__).resolve().parents[1]
 bin_dir = Path(sys.executable).parent
@@ -16,11 +15,11 @@ def snapshot():
 
 before = snapshot()
 subprocess.run([str(bin_dir/'nbdev_clean')], cwd=root, check=True)
-export()
+subprocess.run([str(bin_dir/'nbdev_export')], cwd=root, check=True)
 after = snapshot()
 changed = sorted(k for k in before.keys() | after.keys() if before.get(k) != after.get(k))
 if changed:
-    print('nbdev_clean/scripts/export.py changed these files (now rewritten; review and commit them):')
+    print('nbdev_clean/nbdev_export changed these files (now rewritten; review and commit them):')
     for c in changed: print('  ', c)
     sys.exit(1)
 print('nbs/ is clean and compnb/ matches the notebooks')

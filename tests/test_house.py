@@ -64,8 +64,10 @@ def test_modules_follow_notebook_order():
 
 
 def own_lines(path):
-    "(number, line) of a module; `__all__` included (scripts/export.py rewraps what nbdev writes)"
-    return enumerate(path.read_text().splitlines(), 1)
+    """(number, line) of a module, less the first line of nbdev's `__all__` statement: nbdev 2.4.14 wraps the list at
+    120 columns before it prepends `__all__ = `, so that line can reach 130. compnb/ must be exactly what
+    nbdev_export writes, so it is not rewrapped; every other line, `__all__`'s continuations included, is checked."""
+    return [(i, l) for i, l in enumerate(path.read_text().splitlines(), 1) if not l.startswith('__all__ = [')]
 
 
 def test_line_and_module_lengths():
