@@ -30,7 +30,7 @@ GPU = dict(arch='resnet50', size=224, bs=256, warmup=20, steps=100, n_images=819
            stage_sizes=[128, 256, 512],
            stage_bs=128, stage_epochs=2, compile_epochs=2, ddp_epochs=2, aug='quick', util_ms=200)
 DRY = dict(arch='test_resnet', size=64, bs=16, warmup=2, steps=6, n_images=128, fit_epochs=2, stage_sizes=[32, 64],
-           stage_bs=16, stage_epochs=2, compile_epochs=0, ddp_epochs=1, aug='quick', util_ms=0)
+           stage_bs=16, stage_epochs=2, compile_epochs=0, ddp_epochs=1, aug='quick')
 N_CLASSES = 10
 
 
@@ -101,7 +101,8 @@ def warm_cache(root, images, sizes, workers):
     out = {}
     for s in sizes:
         t = time.perf_counter()
-        for _ in make_loader(root, images, None, s, 'squish', 'none', 256, False, workers, cache=True): pass
+        for _ in make_loader(root, images, None, s, 'squish', 'none', 256, False, workers, cache=True,
+                             persistent=False): pass
         out[str(s)] = time.perf_counter() - t
     return out
 
@@ -131,6 +132,8 @@ def after_first(rows):
 
 def synthetic(model, device, s, bs, size, ddp=False):
     "timm benchmark.py's train loop: random tensors on the device, warm-up, then timed steps"
+    # torch's default cuDNN modes, set each time: fit_folds' seeding leaves the process deterministic
+    torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic = False, False
     model = model.to(device).train().to(memory_format=torch.channels_last)
     if ddp: model = torch.nn.parallel.DistributedDataParallel(
         model, device_ids=[device.index] if device.type == 'cuda' else None)
@@ -151,7 +154,7 @@ def synthetic(model, device, s, bs, size, ddp=False):
     return dict(images=bs * s['steps'], seconds=time.perf_counter() - t, bs=bs, size=size, warmup=s['warmup'],
                 steps=s['steps'],
                 optimizer='torch.optim.Adam', amp='bf16' if device.type == 'cuda' else 'fp32', channels_last=True,
-                cudnn_benchmark=torch.backends.cudnn.benchmark)
+                cudnn_benchmark=False, cudnn_deterministic=False)
 
 
 class Util:
@@ -218,7 +221,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument('--dry-run', action='store_true', help='CPU, tiny settings, no NCCL, no nvidia-smi')
     ap.add_argument('--out', default='', help='default bench/results/gpu.json (gpu-dry-run.json with --dry-run)')
-    ap.add_argument('--budget-s', type=float, default=420, help='skip torch.compile when less time than this is left')
+    ap.add_argument('--budget-s', type=float, default=420,
+                    help='the seconds gpu.sh allows: torch.compile is skipped when under 120 s of them are left')
     a = ap.parse_args()
     a.out = a.out or str(ROOT/'bench'/'results'/('gpu-dry-run.json' if a.dry_run else 'gpu.json'))
     t_start = time.perf_counter()
@@ -230,6 +234,7 @@ def main():
     workers = 2 if dry else max(1, min(16, (os.cpu_count() or 2) - 2))
     import timm
     from compnb.data import read_comp
+    from compnb.core import save_json
     data = Path(tempfile.mkdtemp())/'bench_data'
     folds, what = make_data(s['n_images'], data)
     comp = read_comp(data)
@@ -247,8 +252,7 @@ def main():
     def save():  # after every item: a run cut short by gpu.sh's timeout still leaves what it measured
         raw['total_s'] = time.perf_counter() - t_start
         raw['ratios'] = ratios(raw)
-        Path(a.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(a.out).write_text(json.dumps(raw, indent=2) + '\n')
+        save_json(raw, a.out)  # atomic: gpu.sh's timeout may interrupt it
 
     g['cache_warm_s'] = warm_cache(data, list(comp.train.image), sorted({s['size'], *s['stage_sizes']}), workers)
     log('cache warmed', g['cache_warm_s'])
@@ -287,13 +291,12 @@ def main():
     log('ddp 1 proc', {k: g['ddp_1proc'][k] for k in ('images', 'seconds', 'wall_s')}); save()
 
     left = a.budget_s - (time.perf_counter() - t_start)
-    if dry or not s['compile_epochs']: g['compile_on'] = dict(skipped='dry run: torch.compile is timed on the GPU only')
+    if not s['compile_epochs']: g['compile_on'] = dict(skipped='dry run: torch.compile is timed on the GPU only')
     elif left < 120: g['compile_on'] = dict(skipped=f'time: {left:.0f} s of the budget left')
     else:
         r = fit(comp, folds, device, s, workers, [s['size']], [s['compile_epochs']], s['bs'], torch_compile=True)
         g['compile_on'] = dict(r, **after_first(r['epochs']), first_epoch_s=r['epochs'][0]['seconds'])
         log('compile', {k: g['compile_on'][k] for k in ('images', 'seconds', 'first_epoch_s')})
-    g['compile_off'] = dict(images=g['fit']['images'], seconds=g['fit']['seconds'], note='the fit item (same settings)')
 
     raw['complete'] = True
     save()

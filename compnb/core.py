@@ -74,7 +74,7 @@ def _json_default(o):
     raise TypeError(f'not JSON serialisable: {type(o)}')
 
 def save_json(obj, path, indent=2):
-    "Write `obj` as JSON to `path`, atomically (`indent=None`: compact, and 5x faster: json's C encoder)"
+    "Write `obj` as JSON to `path`, atomically (`indent=None`: compact, written by json's C encoder, not Python's)"
     with atomic_path(path) as t: t.write_text(json.dumps(obj, indent=indent, default=_json_default) + '\n')
     return Path(path)
 

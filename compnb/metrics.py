@@ -189,9 +189,9 @@ def tags_matrix(tags, vocab, delim=' '):
     "Multi-hot (N, C) float32 matrix of delimited tag strings (empty or missing: no tag)"
     o2i, T = {v: i for i, v in enumerate(vocab)}, np.zeros((len(tags), len(vocab)), np.float32)
     for r, s in enumerate(pd.Series(list(tags), dtype=object).fillna('')):
-        for l in str(s).split(delim or ' '):
-            if l and l not in o2i: raise CompError(f'row {r}: tag {l!r} is not among the {len(vocab)} known tags')
-            if l: T[r, o2i[l]] = 1
+        for l in filter(None, str(s).split(delim or ' ')):
+            if l not in o2i: raise CompError(f'row {r}: tag {l!r} is not among the {len(vocab)} known tags')
+            T[r, o2i[l]] = 1
     return T
 
 def oof_metrics_multi(oof, vocab, metric='macro_f1', delim=' '):
