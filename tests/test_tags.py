@@ -44,3 +44,25 @@ def test_test_cells_skip_in_headless_runs(stage):
         if imports_only(src): continue
         assert 'skip-execution' in c['metadata'].get('tags', []), \
             f'{stage}: test cell {src[:60]!r} lacks the skip-execution tag (headless runs would execute it)'
+
+
+def cell_names(src):
+    "The names a parameters cell assigns, read by Python's own parser"
+    import ast
+    out = []
+    for n in ast.parse(src).body:
+        if isinstance(n, ast.AnnAssign): out.append(n.target.id)
+        elif isinstance(n, ast.Assign): out += [t.id for t in n.targets if isinstance(t, ast.Name)]
+    return out
+
+
+@pytest.mark.parametrize('stage', STAGES + ['05_experiments'])
+def test_papermill_sees_every_parameter(stage, caplog):
+    "papermill's own inspection (what `--help-notebook`, `compnb params` and the runner use) lists every name the
+    parameters cell assigns, and does not warn 'Unable to parse' (a help comment with `=` hides its line)"
+    import logging, papermill as pm
+    cells = json.loads((NBS/f'{stage}.ipynb').read_text())['cells']
+    src = next(''.join(c['source']) for c in cells if 'parameters' in c['metadata'].get('tags', []))
+    with caplog.at_level(logging.WARNING, logger='papermill'): seen = pm.inspect_notebook(str(NBS/f'{stage}.ipynb'))
+    assert list(seen) == cell_names(src), f'{stage}: papermill misses {sorted(set(cell_names(src)) - set(seen))}'
+    assert not [r for r in caplog.records if 'Unable to parse' in r.getMessage()]
