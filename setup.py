@@ -1,6 +1,8 @@
 "Packaging from settings.ini, as nbdev 2 projects do (without the deprecated pkg_resources)."
 from configparser import ConfigParser
-import setuptools
+from pathlib import Path
+import shutil, setuptools
+from setuptools.command.build_py import build_py
 
 config = ConfigParser(delimiters=['='])
 config.read('settings.ini', encoding='utf-8')
@@ -13,7 +15,22 @@ requirements = cfg.get('requirements', '').split()
 dev_requirements = cfg.get('dev_requirements', '').split()
 scripts = [s.strip() for s in cfg.get('console_scripts', '').split('\n') if s.strip()]
 
+# The stage notebooks and starting configs ship inside the package (compnb/nbs, compnb/configs), so an installed
+# compnb runs its stages and `compnb init` makes workspaces from any folder. The clone keeps them at the top level,
+# where an editable install finds them (compnb.core.shipped); they are copied only into built wheels.
+SHIPPED = {'nbs': ['0[1-5]_*.ipynb'], 'configs': ['*.yaml']}
+
+class BuildPy(build_py):
+    def run(self):
+        super().run()
+        if getattr(self, 'editable_mode', False): return
+        for sub, pats in SHIPPED.items():
+            dst = Path(self.build_lib)/cfg['lib_path']/sub
+            dst.mkdir(parents=True, exist_ok=True)
+            for f in sorted(f for pat in pats for f in Path(sub).glob(pat)): shutil.copy2(f, dst/f.name)
+
 setuptools.setup(
+    cmdclass={'build_py': BuildPy},
     name=cfg['lib_name'], version=cfg['version'], description=cfg['description'],
     license=lic[0], author=cfg['author'], author_email=cfg['author_email'],
     keywords=cfg['keywords'], url=cfg['git_url'],

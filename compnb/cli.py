@@ -12,13 +12,14 @@ import pandas as pd
 from fastcore.script import anno_parser, Param
 from .core import *
 from .runner import STAGES, load_config, parse_overrides, check_params, run_stage, run_pipeline, nb_params
+from .runner import init_workspace
 from .experiments import add_lb, compare, plot_cv_lb, sweep
 from .tune import tune, make_job, prepare, study_report, compare_study
 from .kaggle import fetch, submit, pack
 
 # %% auto #0
-__all__ = ['COMMANDS', 'command', 'cmd_run', 'cmd_stage', 'cmd_sweep', 'cmd_lb', 'cmd_compare', 'worker_envs', 'cmd_tune',
-           'cmd_fetch', 'cmd_submit', 'cmd_pack', 'params_table', 'cmd_params', 'main']
+__all__ = ['COMMANDS', 'command', 'cmd_init', 'cmd_run', 'cmd_stage', 'cmd_sweep', 'cmd_lb', 'cmd_compare', 'worker_envs',
+           'cmd_tune', 'cmd_fetch', 'cmd_submit', 'cmd_pack', 'params_table', 'cmd_params', 'main']
 
 # %% ../nbs/07_cli.ipynb #c20a3285
 COMMANDS = {}
@@ -31,6 +32,16 @@ def command(f=None, passthrough=False):
 
 def _params(config, extra):
     return {**(load_config(config) if config else {}), **parse_overrides(extra or [])}
+
+# %% ../nbs/07_cli.ipynb #d18ca469
+@command
+def cmd_init(path:str,  # the workspace folder (made if missing)
+             data:str='sample',  # competition folder the notebooks start with; 'sample' is the embedded digits
+             force:bool=False):  # replace stage notebooks the folder already has
+    "Make a workspace: the stage notebooks with `data` preset, configs/, runs/ and a .gitignore"
+    ws = init_workspace(path, data, force)
+    print(f'workspace: {ws}\n  cd {ws} && jupyter lab    # open 01_eda.ipynb, Run All; then 02 → 04\n'
+          f'  cd {ws} && compnb run     # 01 → 04 headless into runs/ (these notebooks, your edits included)')
 
 # %% ../nbs/07_cli.ipynb #770128b1
 @command(passthrough=True)
@@ -204,7 +215,7 @@ def cmd_params(stage:str):  # stage notebook: 01_eda, 02_split, 03_train or 04_i
 
 # %% ../nbs/07_cli.ipynb #9344d841
 _SHORT = {'-f': '--config', '-m': '--message'}
-_USES = {'run': '[-f config.yaml] [--run-dir DIR] [--stages 01_eda,…] [--name value …]',
+_USES = {'init': '<dir> [--data PATH]', 'run': '[-f config.yaml] [--run-dir DIR] [--stages 01_eda,…] [--name value …]',
          'stage': '<stage> [-f config.yaml] [--run-dir DIR] [--name value …]',
          'sweep': '--archs a,b [--epochs 1] [-f config.yaml] [--name value …]', 'submit': '<run_dir> [-m message]',
          'tune': '-f space.yaml [--trials 20] [--workers 1] [--storage URL] [--study NAME] [--name value …]'}

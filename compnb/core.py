@@ -9,11 +9,12 @@ from pathlib import Path
 import numpy as np, pandas as pd, yaml
 
 # %% auto #0
-__all__ = ['CompError', 'rows_text', 'atomic_path', 'DiskFull', 'save_json', 'load_json', 'save_yaml', 'load_yaml', 'save_csv',
-           'show_image', 'save_fig', 'file_lock', 'update_json', 'in_test', 'cache_root', 'file_key', 'project_root',
-           'nbs_dir', 'on_kaggle', 'kaggle_input', 'kaggle_working', 'runs_root', 'rank', 'world_size', 'is_main',
-           'get_run_dir', 'fresh_dir', 'latest_run', 'folder_size', 'human_size', 'parse_param', 'as_list',
-           'notebook_params', 'save_params', 'seed_everything', 'get_device', 'is_headless', 'log']
+__all__ = ['WORKSPACE', 'CompError', 'rows_text', 'atomic_path', 'DiskFull', 'save_json', 'load_json', 'save_yaml', 'load_yaml',
+           'save_csv', 'show_image', 'save_fig', 'file_lock', 'update_json', 'in_test', 'cache_root', 'file_key',
+           'project_root', 'workspace_root', 'shipped', 'nbs_dir', 'on_kaggle', 'kaggle_input', 'kaggle_working',
+           'runs_root', 'rank', 'world_size', 'is_main', 'get_run_dir', 'fresh_dir', 'latest_run', 'folder_size',
+           'human_size', 'parse_param', 'as_list', 'notebook_params', 'save_params', 'seed_everything', 'get_device',
+           'is_headless', 'log']
 
 # %% ../nbs/00_core.ipynb #4f2d1e0c
 class CompError(ValueError):
@@ -159,13 +160,24 @@ def project_root(start=None):
         if ini.exists() and 'lib_name = compnb' in ini.read_text(errors='ignore'): return d
     return None
 
-def nbs_dir():
-    "The folder holding compnb's stage notebooks: `$COMPNB_NBS`, else `nbs/` beside the installed package"
+WORKSPACE = '.compnb-workspace'
+def workspace_root(start=None):
+    "The workspace `compnb init` made above `start` (cwd by default): the folder holding `.compnb-workspace`, or None"
+    p = Path(start or os.getcwd()).resolve()
+    return next((d for d in [p, *p.parents] if (d/WORKSPACE).is_file()), None)
+
+def shipped(sub):
+    "compnb's own `nbs/` or `configs/`: the clone's for an editable install, else the copy inside the package"
     import compnb
-    for d in [os.environ.get('COMPNB_NBS'), Path(compnb.__file__).resolve().parent.parent/'nbs']:
+    pkg = Path(compnb.__file__).resolve().parent
+    return pkg.parent/sub if project_root(pkg) == pkg.parent else pkg/sub
+
+def nbs_dir():
+    "The stage notebooks run headless: `$COMPNB_NBS`, else the workspace's own copies, else those compnb ships"
+    for d in [os.environ.get('COMPNB_NBS'), workspace_root(), shipped('nbs')]:
         if d and (Path(d)/'03_train.ipynb').exists(): return Path(d)
-    raise CompError("compnb's stage notebooks were not found: install compnb from a clone (pip install -e .) "
-                    "or set COMPNB_NBS to its nbs/ folder")
+    raise CompError(f"compnb's stage notebooks were not found in {shipped('nbs')}: reinstall compnb "
+                    "(pip install compnb), or set COMPNB_NBS to a folder holding them")
 
 # %% ../nbs/00_core.ipynb #efcd5206
 def on_kaggle():
@@ -189,8 +201,8 @@ def runs_root():
     if in_test():
         if _test_runs is None: _test_runs = Path(tempfile.mkdtemp(prefix='compnb-test-runs-'))
         return _test_runs
-    pr = project_root()
-    return pr/'runs' if pr else Path('runs').resolve()
+    root = workspace_root() or project_root()
+    return root/'runs' if root else Path('runs').resolve()
 
 # %% ../nbs/00_core.ipynb #c5fdcc45
 def rank():

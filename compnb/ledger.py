@@ -11,23 +11,34 @@ from .core import *
 from .core import _json_default
 
 # %% auto #0
-__all__ = ['OUTPUTS', 'git_info', 'ledger_db', 'log_mlflow', 'record_run', 'read_ledger', 'unwatch_stage', 'watch_stage',
-           'stage_run_dir', 'Stage']
+__all__ = ['SOURCE', 'OUTPUTS', 'git_info', 'code_info', 'ledger_db', 'log_mlflow', 'record_run', 'read_ledger', 'unwatch_stage',
+           'watch_stage', 'stage_run_dir', 'Stage']
 
 # %% ../nbs/00a_ledger.ipynb #ba0f47b9
-def git_info(path=None):
-    "Git revision and dirty flag of the repo holding `path` (cwd), or None outside git"
+SOURCE = ('compnb', 'nbs', 'settings.ini', 'setup.py', 'pyproject.toml')  # what makes compnb's behaviour
+
+def git_info(path=None, paths=SOURCE):
+    "Git revision of the repo holding `path` (cwd), dirty if a tracked file under `paths` changed; None outside git"
     try:
         cwd = str(path or os.getcwd())
         rev = subprocess.run(['git', 'rev-parse', 'HEAD'], cwd=cwd, capture_output=True, text=True, timeout=10)
         if rev.returncode: return None
-        st = subprocess.run(['git', 'status', '--porcelain'], cwd=cwd, capture_output=True, text=True, timeout=30)
+        # untracked files (data, pack/, runs) change no code: only tracked source counts
+        st = subprocess.run(['git', 'status', '--porcelain', '--untracked-files=no', '--', *paths], cwd=cwd,
+                            capture_output=True, text=True, timeout=30)
         return {'rev': rev.stdout.strip(), 'dirty': bool(st.stdout.strip())}
     except Exception: return None
 
+def code_info():
+    "compnb's version, plus the git revision and dirty flag of its source when it is installed from a clone"
+    import compnb
+    pkg = Path(compnb.__file__).resolve().parent
+    g = git_info(pkg.parent) if project_root(pkg) == pkg.parent else None
+    return dict(g or {}, version=compnb.__version__)
+
 _COLS = dict(run='TEXT', run_dir='TEXT', stage='TEXT', time='TEXT', status='TEXT', seconds='REAL', metric='TEXT',
              cv='REAL', params='TEXT', metrics='TEXT', git_rev='TEXT', git_dirty='INTEGER', data='TEXT',
-             artefacts='TEXT', error='TEXT')
+             artefacts='TEXT', error='TEXT', compnb='TEXT')
 
 def _set_wal(con):
     "Put the database in WAL mode (stored in the file, so once)"
@@ -52,6 +63,8 @@ def ledger_db(root):
         _set_wal(con)
         cols = ', '.join(f'{k} {v}' for k, v in _COLS.items())
         con.execute(f'CREATE TABLE IF NOT EXISTS runs (id INTEGER PRIMARY KEY AUTOINCREMENT, {cols})')
+        have = {r[1] for r in con.execute('PRAGMA table_info(runs)')}
+        for k in _COLS.keys() - have: con.execute(f'ALTER TABLE runs ADD COLUMN {k} {_COLS[k]}')  # an older ledger
         con.execute('CREATE TABLE IF NOT EXISTS lb (id INTEGER PRIMARY KEY AUTOINCREMENT, run TEXT, score REAL, '
                     'time TEXT, note TEXT)')
         yield con
@@ -100,11 +113,12 @@ def record_run(run_dir, stage, params=None, metrics=None, status='ok', started=N
                time=datetime.datetime.now().isoformat(timespec='seconds'),
                seconds=round(time.time()-started, 2) if started else None, metric=metrics.get('metric'),
                cv=None if cv is None else float(cv), params=params or {}, metrics=metrics,
-               git=git_info(project_root()), data=data_fp, artefacts=[str(a) for a in artefacts], error=error)
+               git=code_info(), data=data_fp, artefacts=[str(a) for a in artefacts], error=error)
     if status == 'ok': unwatch_stage(run_dir, stage)
     if not is_main(): return row
     g = row['git'] or {}
-    vals = dict({k: row.get(k) for k in _COLS}, git_rev=g.get('rev'), git_dirty=None if not g else int(g['dirty']))
+    dirty = None if 'dirty' not in g else int(g['dirty'])
+    vals = dict({k: row.get(k) for k in _COLS}, git_rev=g.get('rev'), git_dirty=dirty, compnb=g.get('version'))
     as_json = ('params', 'metrics', 'artefacts')
     vals = {k: json.dumps(v, default=_json_default) if k in as_json else v for k, v in vals.items()}
     with ledger_db(run_dir.parent) as con:

@@ -4,7 +4,7 @@
 
 # %% ../nbs/04a_runner.ipynb #6a093a5e
 from __future__ import annotations
-import os, sys, json, time, shutil, difflib, tempfile, subprocess
+import os, re, sys, json, time, shutil, difflib, tempfile, subprocess
 from pathlib import Path
 import yaml
 from .core import *
@@ -12,7 +12,7 @@ from .ledger import record_run, read_ledger
 
 # %% auto #0
 __all__ = ['STAGES', 'nb_params', 'parse_overrides', 'load_config', 'declared', 'check_params', 'StageFailed', 'run_stage',
-           'run_pipeline']
+           'run_pipeline', 'set_defaults', 'init_workspace']
 
 # %% ../nbs/04a_runner.ipynb #00953749
 STAGES = ['01_eda', '02_split', '03_train', '04_infer']
@@ -20,12 +20,12 @@ STAGES = ['01_eda', '02_split', '03_train', '04_infer']
 _nb_params = {}
 def nb_params(stage):
     "{name: papermill's description (default, inferred_type_name, help)} of a stage notebook's `parameters` cell"
-    if stage not in _nb_params:
-        p = nbs_dir()/f'{stage}.ipynb'
+    p = nbs_dir()/f'{stage}.ipynb'
+    if p not in _nb_params:
         if not p.exists(): raise CompError(f'no stage {stage!r}: stages are {STAGES} (notebooks in {nbs_dir()})')
         import papermill as pm
-        _nb_params[stage] = pm.inspect_notebook(str(p))
-    return _nb_params[stage]
+        _nb_params[p] = pm.inspect_notebook(str(p))
+    return _nb_params[p]
 
 # %% ../nbs/04a_runner.ipynb #a93cdc9a
 def parse_overrides(args):
@@ -145,8 +145,53 @@ def run_pipeline(params=None, stages=STAGES, run_dir='', name='run', nproc=1, qu
     params = dict(params or {})
     check_params(params, stages)
     run = get_run_dir(run_dir, name)
-    log(f'run folder {run}')
+    log(f'run folder {run}; stage notebooks from {nbs_dir()}')
     for s in stages:
         log(f'== {s}')
         run_stage(s, run, params, nproc if s == '03_train' else 1, quiet)
     return run
+
+# %% ../nbs/04a_runner.ipynb #3b3ed409
+def set_defaults(src, values):
+    "A parameters cell's source with new defaults for `values` (annotations and help comments kept)"
+    out = []
+    for line in src.splitlines():
+        m = re.match(r'''^(\w+)(\s*:\s*[^=]+?)?\s*=\s*(.*?)(\s+#.*)?$''', line)
+        if m and m.group(1) in values:
+            line = f'{m.group(1)}{m.group(2) or ""} = {values[m.group(1)]!r}{m.group(4) or ""}'
+        out.append(line)
+    return '\n'.join(out)
+
+_IGNORE = '# competition data, runs and Kaggle packs stay out of git (made by compnb init)\ndata/\nruns/\npack/\n' \
+          '.ipynb_checkpoints/\n'
+
+def _workspace_nb(src, data):
+    "A stage notebook as a workspace copy: `data` preset, papermill lines pointing at the copy"
+    nb = json.loads(Path(src).read_text())
+    for c in nb['cells']:
+        s = ''.join(c['source'])
+        if 'parameters' in c['metadata'].get('tags', []): s = set_defaults(s, {'data': data})
+        elif c['cell_type'] == 'markdown': s = s.replace('papermill nbs/', 'papermill ')
+        c['source'] = s.splitlines(keepends=True)
+    return json.dumps(nb, indent=1, ensure_ascii=False) + '\n'
+
+def init_workspace(path, data='sample', force=False):
+    "Make the workspace `path`: stage notebooks with `data` preset, configs/, runs/, .gitignore; returns its folder"
+    ws, src = Path(path).expanduser().resolve(), shipped('nbs')
+    if data != 'sample':
+        if not Path(data).expanduser().is_dir(): raise CompError(f'--data {data}: no such folder')
+        data = str(Path(data).expanduser().resolve())
+    nbs = sorted(src.glob('0[1-5]_*.ipynb'))
+    if not nbs: raise CompError(f"no stage notebooks in {src}: reinstall compnb")
+    have = [p.name for p in nbs if (ws/p.name).exists()]
+    if have and not force: raise CompError(f'{ws} already has {", ".join(have)}: pass --force to replace them')
+    (ws/'runs').mkdir(parents=True, exist_ok=True)
+    for p in nbs:
+        with atomic_path(ws/p.name) as t: Path(t).write_text(_workspace_nb(p, data))
+    for p in sorted(shipped('configs').glob('*.yaml')):
+        (ws/'configs').mkdir(exist_ok=True)
+        if force or not (ws/'configs'/p.name).exists(): shutil.copy2(p, ws/'configs'/p.name)
+    if not (ws/'.gitignore').exists(): (ws/'.gitignore').write_text(_IGNORE)
+    import compnb
+    save_json({'compnb': compnb.__version__, 'data': data}, ws/WORKSPACE)
+    return ws
