@@ -237,14 +237,15 @@ def get_run_dir(run_dir='', name='run'):
         except FileExistsError: continue
     raise CompError(f'could not make a new run folder under {root}')
 
-def fresh_dir(path, what, resume=False, overwrite=False):
+def fresh_dir(path, what, resume=False, overwrite=False, resumable=True):
     "Make `path` for new outputs; refuse if it already holds some unless `resume` or `overwrite`"
     path = Path(path)
     if path.exists() and any(path.iterdir()):
         if overwrite: shutil.rmtree(path)
         elif not resume:
-            raise CompError(f'{path} already holds {what}. Pass resume=True to continue it, overwrite=True '
-                            "to replace it, or run_dir='new' for a new run folder.")
+            how = 'resume=True to continue it, overwrite=True' if resumable else 'overwrite=True'
+            raise CompError(f"{path} already holds {what}. Pass {how} to replace it, or run_dir='new' for a new "
+                            'run folder.')
     path.mkdir(parents=True, exist_ok=True)
     return path
 

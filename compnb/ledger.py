@@ -197,7 +197,8 @@ class Stage:
     def __getitem__(self, k): return self.params[k]
     def out(self, sub, what, resume=False):
         "This stage's output folder `sub` of the run, refused if it holds outputs (unless overwrite/resume)"
-        return fresh_dir(self.run/sub, what, resume=resume, overwrite=self.params.get('overwrite', False))
+        return fresh_dir(self.run/sub, what, resume=resume, overwrite=self.params.get('overwrite', False),
+                         resumable='resume' in self.params)  # the refusal offers only what this stage accepts
     def save(self, **more):
         "Save the resolved parameters (with `more`) to `params/<stage>.yaml`"
         self.params.update(more)

@@ -1,0 +1,180 @@
+"""What users type, as they type it, where they type it: compnb from a built wheel (not the editable clone) in a fresh
+venv, used from a folder outside the repo; the README's `compnb`/`papermill` lines and every file in configs/ through
+the real processes. torch, fastai and the rest come from this venv's site-packages (a path line in a .pth file,
+which does not load that folder's own .pth files, so the clone's editable install stays invisible): nothing is
+installed twice."""
+import json, os, re, shlex, site, sqlite3, subprocess, sys
+from pathlib import Path
+import pytest
+from conftest import ROOT
+
+# The one place where typed commands are changed: on the sample, baseline-sized work (128→256 px, 9 epochs, 5 folds)
+# shrinks to seconds. Appended after the typed options, so it wins as any later option does.
+SHRINK = dict(size=32, epochs=2, fold=0)
+# README placeholders → what runs here
+HERE = {'/data/comp': 'sample', '20261126-101500-run': 'A'}
+# README lines not run by this file, and why
+NOT_HERE = {
+    'compnb run --data data/bee_health --holdout 0.2 --size 128 --arch resnet18 --fold 0':
+        'real data, resnet18 for minutes on 2 CPU cores; the bee_health chain is tests/test_bee_chain.py',
+    'compnb run -f exp.yaml --loss focal': "exp.yaml stands for the user's own file; configs/ files run below",
+    'compnb sweep --archs resnet18,convnext_nano,efficientnet_b0 --epochs 1 --data D':
+        'three ImageNet-size backbones; sweep itself runs with tiny ones in tests/test_experiments.py',
+    'papermill 04_infer.ipynb out.ipynb -p run_dir runs/A -p ckpts best+last2 -p scales "[224, 256]" -p runs runs/B':
+        'needs two trained runs with keep_last 2; blends and best+last2 run in tests/test_infer.py',
+}
+NOT_HERE_PREFIX = {  # whole families
+    'compnb tune': 'Optuna studies run as typed in tests/test_tune.py',
+    'compnb compare --study': 'tests/test_tune.py',
+    'compnb run -f runs/space/best.yaml': 'the best.yaml of a study: tests/test_tune.py',
+    'compnb fetch': 'needs Kaggle credentials and the network',
+    'compnb submit': 'needs Kaggle credentials and the network',
+    'compnb pack': 'downloads wheels for Kaggle (the network); packing and the packed notebook: tests/test_kaggle.py',
+    'compnb run --data data/<slug>': 'fetched Kaggle data and hub weights (the network)',
+}
+
+
+def readme_lines():
+    "The `compnb …` and `papermill …` lines of the README's code blocks, without their comments"
+    lines, inside = [], False
+    for l in (ROOT/'README.md').read_text().splitlines():
+        if l.startswith('```'): inside = not inside
+        elif inside: lines.append(re.sub(r'\s+#.*$', '', l).strip())
+    return [re.sub(r'\s+', ' ', l) for l in lines if l.startswith(('compnb ', 'papermill '))]
+
+
+def stopped_in_03(ws):
+    "runs/A as a run stopped during 03_train leaves it: fold 0 checkpointed but not finished, no 04 outputs yet"
+    import shutil
+    run = ws/'runs'/'A'
+    shutil.rmtree(run/'infer')
+    for f in ('model.json', 'metrics.json', 'oof.csv'): (run/'train'/f).unlink(missing_ok=True)
+    (run/'train'/'fold0'/'oof.csv').unlink(missing_ok=True)
+
+# the state a README line is meant for, where the lines before it leave another
+BEFORE = {'compnb run --stages 03_train,04_infer --run_dir runs/A --resume true': stopped_in_03}
+
+
+def not_here(line):
+    return NOT_HERE.get(line) or next((v for k, v in NOT_HERE_PREFIX.items() if line.startswith(k)), None)
+
+
+def as_here(line):
+    "A README line pointed at the sample, with SHRINK appended where it trains"
+    for k, v in HERE.items(): line = line.replace(k, v)
+    args = shlex.split(line)
+    trains = args[0] == 'papermill' and '03_train' in args[1] or args[:2] == ['compnb', 'run']
+    if trains: args += [a for k, v in SHRINK.items() for a in (('-p', k, str(v)) if args[0] == 'papermill'
+                                                                 else (f'--{k}', str(v)))]
+    return args
+
+
+def build_wheel(out):
+    "The compnb wheel built from this clone, as `pip wheel` (and PyPI) would build it"
+    subprocess.run([sys.executable, '-m', 'pip', 'wheel', '--no-deps', '-q', '-w', str(out), str(ROOT)], check=True,
+                   capture_output=True)
+    return next(Path(out).glob('compnb-*.whl'))
+
+
+SCRIPTS = {'papermill': 'papermill.__main__:papermill'}
+
+def fresh_venv(path, wheels=()):
+    "A new venv that sees this venv's packages except compnb, with `wheels` installed into it; its bin folder"
+    subprocess.run([sys.executable, '-m', 'venv', '--without-pip', str(path)], check=True)
+    sp = next(Path(path).glob('lib/python*/site-packages'))
+    (sp/'_base_packages.pth').write_text('\n'.join(site.getsitepackages()) + '\n')
+    py = Path(path)/'bin'/'python'
+    for w in wheels:  # this venv's pip installs into the new one (--python), so the new one needs no pip of its own
+        subprocess.run([sys.executable, '-m', 'pip', '--python', str(py), 'install', '-q', '--no-index', '--no-deps',
+                        str(w)], check=True, capture_output=True)
+    # the console scripts of the shared packages that users type, run by the new venv's python (as pip would write)
+    for name, target in SCRIPTS.items():
+        mod, fn = target.split(':')
+        f = Path(path)/'bin'/name
+        f.write_text(f'#!{py}\nimport sys\nfrom {mod} import {fn}\nsys.exit({fn}())\n')
+        f.chmod(0o755)
+    return Path(path)/'bin'
+
+
+def clean_env(bin_dir, **kw):
+    "The environment of a user's shell with `bin_dir` first: no test-only compnb variables, no PYTHONPATH"
+    drop = ('PYTHONPATH', 'COMPNB_RUNS', 'COMPNB_NBS', 'IN_TEST', 'VIRTUAL_ENV')
+    env = {k: v for k, v in os.environ.items() if k not in drop}
+    return dict(env, PATH=f"{bin_dir}{os.pathsep}{env.get('PATH', '')}", **kw)
+
+
+@pytest.fixture(scope='module')
+def wheel_bin(tmp_path_factory):
+    "The bin folder of a fresh venv holding compnb from a wheel built from this clone"
+    tmp = tmp_path_factory.mktemp('wheel')
+    return fresh_venv(tmp/'venv', [build_wheel(tmp/'dist')])
+
+
+def test_wheel_init_and_run_outside_the_repo(wheel_bin, tmp_path):
+    "`compnb init ws --data sample && cd ws && compnb run --data sample` from a wheel: a submission, no repo nbs/"
+    env, home = clean_env(wheel_bin), tmp_path/'home'
+    home.mkdir()
+    probe = subprocess.run([str(wheel_bin/'python'), '-c', 'import compnb, compnb.core as c; print(compnb.__file__); '
+                            'print(c.shipped("nbs")); print(compnb.__version__)'], cwd=home, env=env,
+                           capture_output=True, text=True, check=True)
+    pkg, shipped, version = probe.stdout.split()
+    venv = wheel_bin.parent
+    assert Path(pkg).is_relative_to(venv) and not Path(pkg).is_relative_to(ROOT), pkg
+    assert (Path(shipped)/'03_train.ipynb').exists() and Path(shipped).is_relative_to(venv)
+    r = subprocess.run('compnb init ws --data sample && cd ws && compnb run --data sample', shell=True, cwd=home,
+                       env=env, capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    ws = home/'ws'
+    subs = list((ws/'runs').glob('*/infer/submission.csv'))
+    assert len(subs) == 1 and len(subs[0].read_text().splitlines()) > 100
+    run = subs[0].parent.parent
+    for s in ('01_eda', '02_split', '03_train', '04_infer'):  # papermill records the notebook it executed
+        src = json.loads((run/f'{s}.ipynb').read_text())['metadata']['papermill']['input_path']
+        assert Path(src) == ws/f'{s}.ipynb', src
+    with sqlite3.connect(ws/'runs'/'ledger.db') as con:
+        rows = con.execute('SELECT stage, status, compnb, git_rev, git_dirty FROM runs').fetchall()
+    assert [r[:2] for r in rows] == [(s, 'ok') for s in ('01_eda', '02_split', '03_train', '04_infer')]
+    # the kernels imported the wheel too: its version, and no git state (the clone's would have a revision)
+    assert {r[2:] for r in rows} == {(version, None, None)}
+
+
+def config_used(run, config):
+    "Each stage section of `config` reached its stage (params/<stage>.yaml), SHRINK's names aside"
+    import yaml
+    for stage, vals in yaml.safe_load(Path(config).read_text()).items():
+        if not isinstance(vals, dict): continue
+        used = yaml.safe_load((run/'params'/f'{stage}.yaml').read_text())
+        for k, v in vals.items():
+            if k not in SHRINK: assert str(used[k]) == str(v), (config, stage, k, used[k], v)
+
+
+def test_readme_lines_as_typed(wheel_bin, tmp_path):
+    """Every README `compnb`/`papermill` line runs here, in README order, in a workspace (or is in NOT_HERE); then each
+    file in configs/ the README does not name, as `compnb run -f configs/FILE --data sample`"""
+    lines = readme_lines()
+    assert lines[0].startswith('compnb init'), 'the README starts a competition with compnb init'
+    stale = [k for k in NOT_HERE if k not in lines]
+    assert not stale, f'NOT_HERE lists lines the README no longer has: {stale}'
+    configs = sorted((ROOT/'configs').glob('*.yaml'))
+    lines += [f'compnb run -f configs/{c.name} --data sample --run-dir runs/{c.stem}' for c in configs
+              if not any(f'configs/{c.name}' in l for l in lines)]
+    env, cwd, ran = clean_env(wheel_bin), tmp_path, []
+    for line in lines:
+        if not_here(line): continue
+        args = as_here(line)
+        if line in BEFORE: BEFORE[line](cwd)
+        before = set((cwd/'runs').glob('*')) if (cwd/'runs').is_dir() else set()
+        r = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True)
+        assert r.returncode == 0, f'{line}\n{shlex.join(args)}\n{r.stdout[-2000:]}\n{r.stderr[-3000:]}'
+        ran.append(line)
+        if args[:2] == ['compnb', 'init']: cwd = cwd/args[2]  # the README's next lines are typed in the workspace
+        if args[:2] == ['compnb', 'params']: assert 'keep_last' in r.stdout
+        if args[:3] == ['compnb', 'run', '-f'] and args[3].startswith('configs/'):
+            run = cwd/args[args.index('--run-dir') + 1] if '--run-dir' in args else \
+                  next(d for d in set((cwd/'runs').glob('*')) - before if d.is_dir())
+            assert (run/'infer'/'submission.csv').exists(), line
+            config_used(run, cwd/args[3])
+    assert (cwd/'runs'/'A'/'infer'/'submission.csv').exists() and (cwd/'out.ipynb').exists()
+    led = sqlite3.connect(cwd/'runs'/'ledger.db').execute('SELECT count(*) FROM lb').fetchone()[0]
+    assert led == 1 and (cwd/'runs'/'cv_lb.png').exists()
+    assert any(l.startswith('compnb run -f configs/') for l in ran) and len(ran) >= 7, ran
