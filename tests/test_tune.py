@@ -1,6 +1,7 @@
 """`compnb tune` on the sample: a 6-trial study on 2 worker processes with a clearly bad lr (pruned), two processes
 joining one study at once, and a worker killed mid-trial whose trial is failed and retried when the command is re-run.
-The later studies reuse the first one's split (a study makes its split only when its folder has none)."""
+The later studies reuse the first one's split (a study makes its split only when its folder has none). Then what a
+competitor types: epochs and lr searched (6 trials, 2 workers), and README's space.yaml as typed."""
 import os, re, shutil, signal, subprocess, time, types
 import pandas as pd, pytest
 from conftest import COMPNB, ROOT
