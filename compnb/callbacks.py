@@ -8,10 +8,10 @@ import os, json, time, shutil
 from pathlib import Path
 import numpy as np, pandas as pd
 import torch
+from .core import *  # before fastai: its warning filters apply to fastai's import
 from fastai.callback.core import Callback
 from fastai.distributed import DistributedDL
 from fastcore.basics import patch
-from .core import *
 from .models import unwrap, state_hash, save_state
 from .metrics import get_metric
 

@@ -14,7 +14,8 @@ from .core import *
 from .runner import STAGES, load_config, parse_overrides, check_params, run_stage, run_pipeline, nb_params
 from .runner import init_workspace
 from .experiments import add_lb, compare, plot_cv_lb, sweep
-from .tune import tune, make_job, prepare, study_report, compare_study
+from .tune import tune, make_job, prepare
+from .study import study_report, compare_study
 from .kaggle import fetch, submit, pack
 
 # %% auto #0
@@ -155,19 +156,19 @@ def cmd_tune(config:str='',  # the search space YAML (-f): searched values as ch
     kw = dict(storage=storage, study=study, folds=folds, heartbeat=heartbeat, quiet=not verbose,
               extra=parse_overrides(extra or []))
     try:
-        if workers <= 1: rep = tune(config, trials, worker=worker or 0, report=worker is None, **kw)
+        if workers <= 1: job = tune(config, trials, worker=worker or 0, **kw)
         else:
             job = make_job(config, **kw)
             prepare(job)  # the split once, before the workers start
             _tune_workers(['--config', config, '--trials', str(trials), '--storage', job['storage'], '--study',
                            job['study'], '--folds', str(job['fold']), '--heartbeat', str(heartbeat),
                            *(['--verbose'] if verbose else []), *(extra or [])], workers)
-            rep = study_report(job['study'], Path(job['folder']).parent, show=False)
     except KeyboardInterrupt:
         if worker is None: print('compnb tune: stopped by Ctrl-C; running trials are marked failed. The same command '
                              'resumes the study.', file=sys.stderr)
         raise SystemExit(130) from None
-    if rep is None: return
+    if worker is not None: return  # one of --workers: the parent writes the report
+    rep = study_report(job['study'], Path(job['folder']).parent, show=False)
     with pd.option_context('display.width', 200, 'display.max_columns', 30):
         print(rep.table.drop(columns=['error', 'run']).head(20).to_string(index=False))
     print(f"trials: {dict(rep.counts)}; report in {rep.folder}" + (f"; compnb run -f {rep.folder/'best.yaml'}"

@@ -4,9 +4,13 @@
 
 # %% ../nbs/00_core.ipynb #ea191e5a
 from __future__ import annotations
-import os, json, time, errno, shutil, tempfile, contextlib, datetime
+import os, json, time, errno, shutil, tempfile, contextlib, datetime, warnings
 from pathlib import Path
 import numpy as np, pandas as pd, yaml
+
+# fastai 2.8.7 decorates functions with torch.jit.script when fastai.layers is imported; torch 2.14 answers each
+# with a FutureWarning in every stage notebook: nothing a compnb user can act on. compnb modules import core first.
+warnings.filterwarnings('ignore', r'`torch\.jit\.script` is deprecated', FutureWarning, r'torch\.jit\._script')
 
 # %% auto #0
 __all__ = ['WORKSPACE', 'CompError', 'rows_text', 'atomic_path', 'DiskFull', 'save_json', 'load_json', 'save_yaml', 'load_yaml',

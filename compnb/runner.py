@@ -110,13 +110,23 @@ def _torchrun(stage, ps, nproc, quiet):
     rc = subprocess.run(cmd).returncode
     return f"torchrun exited with status {rc} (see the ranks' messages above)" if rc else None
 
+def _kernel_config():
+    "papermill's kernel settings: CurveZMQ keys for kernels that take them (jupyter_client's `transport_encryption`)"
+    # ipykernel 7 warns in every run that a kernel without keys talks plain TCP; 'auto' gives keys only to kernels
+    # whose kernelspec declares curve support, others start as before
+    import zmq
+    from jupyter_client import KernelManager
+    from traitlets.config import Config
+    if not zmq.has('curve') or not KernelManager.class_traits().get('transport_encryption'): return {}
+    return dict(config=Config(KernelManager={'transport_encryption': 'auto'}))
+
 def _papermill(stage, ps, out_nb, quiet):
     "Execute the stage notebook into `out_nb`; the error text, or None"
     import papermill as pm
     try:
         pm.execute_notebook(str(nbs_dir()/f'{stage}.ipynb'), str(out_nb), parameters=ps, cwd=str(nbs_dir()),
                             progress_bar=False, kernel_name='python3', stdout_file=None if quiet else sys.stdout,
-                            stderr_file=None if quiet else sys.stderr)
+                            stderr_file=None if quiet else sys.stderr, **_kernel_config())
     except pm.PapermillExecutionError as e: return f'{e.ename}: {e.evalue}'
     except Exception as e: return f'{type(e).__name__}: {e}'  # the kernel died, or the notebook could not start
 

@@ -10,11 +10,11 @@ from functools import partial
 from pathlib import Path
 import numpy as np, pandas as pd
 import torch
+from .core import *  # before fastai: its warning filters apply to fastai's import
 from fastai.learner import Learner
 from fastai.callback.schedule import *
 from fastai.callback.progress import *
 from fastcore.basics import noop
-from .core import *
 from .comp import read_table
 from .split import folds_hash
 from .loaders import AUG_VIEWS, get_aug, make_dls, multi_hot, close_loaders

@@ -8,31 +8,36 @@ import os, re, json, time, shutil, signal, warnings, threading, contextlib
 from collections import Counter
 from functools import partial
 from pathlib import Path
-from types import SimpleNamespace
 from unittest import mock
 import pandas as pd, psutil, yaml
 from .core import *
-from .ledger import read_ledger, record_run
+from .ledger import record_run
 from .metrics import get_metric
 from .split import folds_hash
 from .runner import STAGES, load_config, check_params, nb_params, run_stage, StageFailed
 
 # %% auto #0
-__all__ = ['parse_spec', 'read_space', 'make_pruner', 'pruner_spec', 'norm_storage', 'storage_lock', 'kernel_url', 'open_storage',
-           'beats', 'open_study', 'make_job', 'prepare', 'trial_counts', 'claim', 'heartbeat', 'suggest',
-           'trial_params', 'trial_row', 'run_trial', 'work', 'tune', 'compare_study', 'param_importance', 'history_fig',
-           'write_best', 'study_report']
+__all__ = ['searched_value', 'parse_spec', 'read_space', 'make_pruner', 'pruner_spec', 'norm_storage', 'storage_lock',
+           'kernel_url', 'open_storage', 'beats', 'open_study', 'make_job', 'prepare', 'trial_counts', 'claim',
+           'heartbeat', 'suggest', 'trial_params', 'trial_row', 'run_trial', 'work', 'tune']
 
 # %% ../nbs/04c_tune.ipynb #6d568f16
 _FUNCS = {'choice': 'choice(quick, medium, heavy)', 'uniform': 'uniform(0, 0.4)',
           'loguniform': 'loguniform(1e-4, 1e-2)', 'int': 'int(2, 8)'}
 _CALL = re.compile(r'^\s*([A-Za-z_]\w*)\s*\((.*)\)\s*$', re.S)
 
-def _scalar(s):
-    "A choice value as YAML reads it (a number, true/false, a word: `none` stays a word), 1e-3 a number too"
-    v = yaml.safe_load(s)
+def _num(v):
+    "A value as YAML read it (a number, true/false, a word: `none` stays a word), 1e-3 a number too"
     try: return float(v) if isinstance(v, str) and v[:1] in '.+-0123456789' else v
     except ValueError: return v
+
+def _choice(v):
+    "A choice as Optuna keeps it (a number, bool or word): a list as its YAML text, e.g. '[32, 48]'"
+    return yaml.safe_dump([_num(x) for x in v], default_flow_style=True).strip() if isinstance(v, list) else _num(v)
+
+def searched_value(v):
+    "A sampled value as 03_train takes it: a list choice's text back to the list"
+    return yaml.safe_load(v) if isinstance(v, str) and v.startswith('[') else v
 
 def parse_spec(name, v):
     "An Optuna distribution for a searched value (`loguniform(1e-4, 1e-2)`, `choice(a, b)` …); None for a plain one"
@@ -44,9 +49,12 @@ def parse_spec(name, v):
     args = [a.strip() for a in body.split(',')]
     def bad(why): return CompError(f'{name}: {v!r} {why}, e.g. {name}: {_FUNCS[f]}')
     if f == 'choice':
-        if '' in args: raise bad('needs values separated by commas')
-        if re.search(r'[\[\]{}]', body): raise bad('takes plain values (numbers or words), not lists')
-        vals = [_scalar(a) for a in args]
+        try: vals = yaml.safe_load(f'[{body}]') if not re.search(r'(^|,)\s*(,|$)', body) else None
+        except yaml.YAMLError: vals = None
+        if not vals: raise bad('needs values separated by commas')
+        nested = lambda x: isinstance(x, dict) or isinstance(x, list) and any(isinstance(y, (list, dict)) for y in x)
+        if any(map(nested, vals)): raise bad('takes numbers, words or lists of them')
+        vals = [_choice(x) for x in vals]
         if len({repr(x) for x in vals}) < len(vals): raise bad('repeats a value')
         return CategoricalDistribution(vals)
     if len(args) != 2: raise bad('needs two numbers, low and high')
@@ -75,17 +83,19 @@ def read_space(path, extra=None):
                         + ', '.join(_FUNCS.values()))
     check_params(search, ['03_train'])
     check_params(fixed, STAGES)
-    both = set(search) & set(fixed.setdefault('03_train', {}))
+    both, top = set(search) & set(fixed.setdefault('03_train', {})), {**fixed, **fixed['03_train']}
     if both: raise CompError(f'{path}: {", ".join(sorted(both))} both searched and fixed in 03_train:; keep one')
-    if 'run_dir' in {**fixed, **fixed['03_train']}: raise CompError(f'{path}: drop run_dir (each trial has its own)')
+    if 'run_dir' in {*top, *search}: raise CompError(f'{path}: drop run_dir (each trial has its own)')
+    if 'fold' in search: raise CompError(f'{path}: fold is not searched: a study trains one fold (--folds)')
+    if 'size' in search and ('sizes' in search or as_list(top.get('sizes'))):
+        raise CompError(f"{path}: size is searched, but sizes gives every stage's size: search one of them, "
+                        'e.g. size: choice(128, 256) or sizes: choice([128], [128, 256])')
     return search, fixed, settings
 
 # %% ../nbs/04c_tune.ipynb #b74f1d33
 def _optuna():
     "optuna, with warnings only (no INFO lines) and no ExperimentalWarning (heartbeat, constant liar, plots)"
-    with warnings.catch_warnings():  # tqdm's 'IProgress not found' in a notebook without ipywidgets
-        warnings.simplefilter('ignore')
-        import optuna
+    import optuna
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     warnings.filterwarnings('ignore', category=optuna.exceptions.ExperimentalWarning)
     warnings.filterwarnings('ignore', 'Heartbeat of storage is supposed|Target and region quantiles')  # ask/tell; ties
@@ -242,6 +252,7 @@ def suggest(trial, name, d):
 
 def trial_params(job, values):
     "A trial's 03_train parameters: the fixed ones, its sampled values and the study's fold (in 03_train:, which wins)"
+    values = {k: searched_value(v) for k, v in values.items()}
     return {**job['fixed'], '03_train': {**job['fixed'].get('03_train', {}), **values, 'fold': job['fold']}}
 
 def trial_row(job, number, values, state, steps, cv=None, started=None, error=None):
@@ -329,71 +340,12 @@ def work(job, trials):
                             're-run the same command to resume')
 
 def tune(space, trials=20, storage='', study='', folds=None, heartbeat=10, quiet=True, extra=None, root=None,
-         worker=0, report=True):
-    "Search 03_train's parameters: a study of `trials` trials (resumed if it exists), this process one worker"
+         worker=0):
+    "Search 03_train's parameters: a study of `trials` trials (resumed if it exists), this process one worker; the job"
     job = dict(make_job(space, storage, study, folds, heartbeat, extra, root, quiet), worker=worker)
     st, _ = prepare(job)
     c = trial_counts(st)
     log(f"[w{worker}] study {job['study']} ({job['storage']}): {sum(c[s] for s in _COUNTED)} of {trials} trials "
         f"so far ({dict(c) or 'none'}); trials in {job['folder']}")
     work(job, trials)
-    return study_report(job['study'], Path(job['folder']).parent) if report else None
-
-# %% ../nbs/04c_tune.ipynb #b9c7c62f
-_ORDER = {'COMPLETE': 0, 'PRUNED': 1, 'RUNNING': 2, 'FAIL': 3}
-
-def compare_study(study, root=None):
-    "The trials of `study` ranked: finished by CV, then pruned by their last score, then failed"
-    folder = Path(root or runs_root())/study
-    if not (folder/'study.json').exists():
-        raise CompError(f'no study {study!r} in {folder.parent} (no {folder/"study.json"}): compnb tune -f space.yaml '
-                        f'--study {study} makes it')
-    info = load_json(folder/'study.json')
-    t = read_ledger(folder).query("stage == 'tune'")
-    df = pd.DataFrame([dict(trial=r.params.get('trial'), state=r.metrics.get('state'), cv=r.cv,
-                            value=r.metrics.get('value'), epochs=r.metrics.get('epochs'),
-                            **{k: r.params.get(k) for k in info['search']}, seconds=r.seconds, run=r.run, error=r.error)
-                       for r in t.itertuples()],
-                      columns=['trial', 'state', 'cv', 'value', 'epochs', *info['search'], 'seconds', 'run', 'error'])
-    df = df.drop_duplicates('trial', keep='last').assign(_o=lambda d: d.state.map(_ORDER).fillna(9))
-    df = df.sort_values(['_o', 'value'], ascending=[True, info['direction'] == 'minimize'], na_position='last')
-    df = df.drop(columns='_o')
-    df.insert(0, 'rank', range(1, len(df) + 1))
-    return df.reset_index(drop=True)
-
-def param_importance(st):
-    "Optuna's parameter importance as a table (None before two finished trials, or when nothing varied)"
-    if trial_counts(st)['COMPLETE'] < 2: return None
-    try: imp = _optuna().importance.get_param_importances(st)
-    except (ValueError, RuntimeError) as e:
-        log(f'no parameter importance yet ({e})')
-        return None
-    return pd.DataFrame({'param': list(imp), 'importance': list(imp.values())})
-
-def history_fig(st):
-    "Optuna's optimisation history (matplotlib): each finished trial's score and the best so far"
-    if not trial_counts(st)['COMPLETE']: return None
-    return _optuna().visualization.matplotlib.plot_optimization_history(st).figure
-
-def write_best(st, info, path):
-    "The best trial's values (03_train section) with the fixed parameters, as a `compnb run -f` config"
-    if not trial_counts(st)['COMPLETE']: return None
-    b, fixed = st.best_trial, info['fixed']
-    cfg = {**fixed, '03_train': {**fixed.get('03_train', {}), **b.params}}
-    head = (f"# compnb tune study {info['study']}: trial {b.number}, {info['metric']} {b.value:.4f} on fold "
-            f"{info['fold']} (best of {trial_counts(st)['COMPLETE']} finished trials)\n# compnb run -f {path}\n")
-    with atomic_path(path) as t: t.write_text(head + yaml.safe_dump(json.loads(json.dumps(cfg)), sort_keys=False))
-    return cfg
-
-def study_report(study, root=None, show=True):
-    "trials.csv, importance.csv, history.png and best.yaml in the study folder (plots shown inline in a notebook)"
-    folder = Path(root or runs_root())/study
-    table = compare_study(study, root)
-    info = load_json(folder/'study.json')
-    st = _optuna().load_study(study_name=study, storage=open_storage(info['storage']))
-    save_csv(table, folder/'trials.csv')
-    imp, fig = param_importance(st), history_fig(st)
-    if imp is not None: save_csv(imp, folder/'importance.csv')
-    if fig is not None: save_fig(fig, folder/'history.png', show=show)
-    best = write_best(st, info, folder/'best.yaml')
-    return SimpleNamespace(table=table, importance=imp, best=best, folder=folder, counts=trial_counts(st))
+    return job

@@ -63,23 +63,25 @@ def exec_nb(name, run_dir=None, save=True, **params):
 @pytest.fixture(scope='session')
 def sample_pair(tmp_path_factory):
     """Two `compnb run` at once on the sample (the CLI, papermill, one runs root): A trains fold 0 for 3 epochs with
-    TTA orig+hflip, B fold 1 for 1 epoch. The ledger is read right after both finish."""
+    TTA orig+hflip (--quiet), B fold 1 for 1 epoch (streaming its notebooks' output). Each command's stdout and stderr
+    go to `logs` (a.log, b.log). The ledger is read right after both finish."""
     root = tmp_path_factory.mktemp('pair')
     # two runs on 2 cores oversubscribe OpenMP; passive waiting is what README advises for concurrent runs
     env = dict(os.environ, COMPNB_RUNS=str(root), OMP_WAIT_POLICY='PASSIVE')
-    a, b = root/'run', root/'other'
-    ps = [subprocess.Popen([COMPNB, 'run', '--run_dir', str(a), '--fold', '0', '--epochs', '3', '--tta', 'orig,hflip',
-                            '--quiet'], env=env),
-          subprocess.Popen([COMPNB, 'run', '--run_dir', str(b), '--fold', '1', '--epochs', '1', '--quiet'], env=env)]
-    codes = [p.wait(timeout=600) for p in ps]
+    a, b, logs = root/'run', root/'other', [root/'a.log', root/'b.log']
+    cmds = [[COMPNB, 'run', '--run_dir', str(a), '--fold', '0', '--epochs', '3', '--tta', 'orig,hflip', '--quiet'],
+            [COMPNB, 'run', '--run_dir', str(b), '--fold', '1', '--epochs', '1']]
+    with logs[0].open('w') as la, logs[1].open('w') as lb:
+        ps = [subprocess.Popen(c, env=env, stdout=f, stderr=subprocess.STDOUT) for c, f in zip(cmds, (la, lb))]
+        codes = [p.wait(timeout=600) for p in ps]
     from compnb.ledger import read_ledger
-    return types.SimpleNamespace(root=root, a=a, b=b, codes=codes, ledger=read_ledger(root))
+    return types.SimpleNamespace(root=root, a=a, b=b, codes=codes, logs=logs, ledger=read_ledger(root))
 
 
 @pytest.fixture(scope='session')
 def sample_run(sample_pair):
     "A sample run with every stage executed by `compnb run` (fold 0 trained)"
-    assert sample_pair.codes[0] == 0
+    assert sample_pair.codes[0] == 0, sample_pair.logs[0].read_text()[-3000:]
     return sample_pair.a
 
 

@@ -32,7 +32,7 @@ def test_progressive_resizing_carries_weights(runs, tmp_path):
 def test_sample_chain_submission(sample_pair):
     "Two `compnb run` at once on the sample: both chains finish and all 8 ledger rows land (SQLite WAL)"
     run, other, led = sample_pair.a, sample_pair.b, sample_pair.ledger
-    assert sample_pair.codes == [0, 0]
+    assert sample_pair.codes == [0, 0], [l.read_text()[-3000:] for l in sample_pair.logs]
     comp = read_comp('sample')
     sub = pd.read_csv(run/'infer'/'submission.csv', dtype=str)
     probs = pd.read_csv(run/'infer'/'test_probs.csv', dtype={'id': str})

@@ -58,8 +58,8 @@ def cell_names(src):
 
 @pytest.mark.parametrize('stage', STAGES + ['05_experiments'])
 def test_papermill_sees_every_parameter(stage, caplog):
-    "papermill's own inspection (what `--help-notebook`, `compnb params` and the runner use) lists every name the
-    parameters cell assigns, and does not warn 'Unable to parse' (a help comment with `=` hides its line)"
+    """papermill's own inspection (what `--help-notebook`, `compnb params` and the runner use) lists every name the
+    parameters cell assigns, and does not warn 'Unable to parse' (a help comment with `=` hides its line)"""
     import logging, papermill as pm
     cells = json.loads((NBS/f'{stage}.ipynb').read_text())['cells']
     src = next(''.join(c['source']) for c in cells if 'parameters' in c['metadata'].get('tags', []))

@@ -1,9 +1,10 @@
 """`compnb tune` on the sample: a 6-trial study on 2 worker processes with a clearly bad lr (pruned), two processes
 joining one study at once, and a worker killed mid-trial whose trial is failed and retried when the command is re-run.
-The later studies reuse the first one's split (a study makes its split only when its folder has none)."""
-import os, shutil, signal, subprocess, time, types
-import pytest
-from conftest import COMPNB
+The later studies reuse the first one's split (a study makes its split only when its folder has none). Then what a
+competitor types: epochs and lr searched (6 trials, 2 workers), and README's space.yaml as typed."""
+import os, re, shutil, signal, subprocess, time, types
+import pandas as pd, pytest
+from conftest import COMPNB, ROOT
 from compnb.core import load_yaml
 from compnb.ledger import read_ledger
 from compnb.runner import STAGES, load_config, check_params, declared
@@ -122,3 +123,47 @@ def test_killed_worker_trial_failed_and_retried(six, tmp_path):
     rows = tune_rows(root, 'kill').set_index('run')
     assert rows.loc['trial-0000', 'status'] == 'failed' and 'worker lost' in rows.loc['trial-0000', 'error']
     assert rows.loc['trial-0001', 'status'] == 'ok' and len(rows) == 2
+
+
+def test_epochs_and_lr_searched(tmp_path):
+    """The search a competitor types first (issue #24): epochs and lr, 6 trials on 2 workers. The report's own columns
+    (trial, state, cv, value, epochs …) cannot collide with searched names; each trial trains the epochs it drew, as
+    `compnb run --epochs N` would (N per stage; the sample has one), and reports one pruner step per epoch"""
+    root, space = tmp_path/'runs', tmp_path/'space.yaml'
+    space.write_text('epochs: choice(2, 4)\nlr: loguniform(1e-5, 1e-1)\n')
+    out = finish(sh(root, 'tune', '-f', space, '--trials', 6, '--workers', 2, '--data', 'sample'))
+    folder, study = root/'space', load(root, 'space')
+    assert (folder/'best.yaml').exists() and 'best.yaml' in out, out[-3000:]
+    assert sorted(t.number for t in study.trials) == list(range(6))
+    for t in study.trials:
+        assert t.state.name in ('COMPLETE', 'PRUNED'), out[-3000:]
+        trained = load_yaml(folder/f'trial-{t.number:04d}'/'params'/'03_train.yaml')
+        assert trained['epochs'] == [t.params['epochs']] and trained['lrs'] == [t.params['lr']]
+        if t.state.name == 'COMPLETE': assert sorted(t.intermediate_values) == list(range(t.params['epochs']))
+    table = pd.read_csv(folder/'trials.csv').set_index('trial')
+    assert {'epochs', 'params_epochs', 'params_lr'} <= set(table.columns)
+    assert all(table.loc[t.number, 'params_epochs'] == t.params['epochs'] for t in study.trials)
+    assert load_yaml(folder/'best.yaml')['03_train'] == study.best_trial.params
+
+
+def readme_space():
+    "The space.yaml of README's tuning section, as a reader copies it"
+    text = (ROOT/'README.md').read_text()
+    return re.search(r'`space\.yaml` is a `compnb run -f` config[^\n]*\n\n```yaml\n(.*?)```', text, re.S)[1]
+
+
+def test_readme_space_runs(tmp_path):
+    """README's space.yaml, as typed, where data/bee_health is the sample: one trial through `compnb tune`, its searched
+    size fixed to the sample's 32 px on the command line (a `--name value` there wins over the space)"""
+    from compnb.sample import make_sample
+    (tmp_path/'data').mkdir()
+    (tmp_path/'data'/'bee_health').symlink_to(make_sample())
+    (tmp_path/'space.yaml').write_text(readme_space())
+    p = subprocess.Popen([COMPNB, 'tune', '-f', 'space.yaml', '--trials', '1', '--size', '32'], cwd=tmp_path,
+                         env=dict(os.environ, COMPNB_RUNS=str(tmp_path/'runs'), **ENV), stdout=subprocess.PIPE,
+                         stderr=subprocess.STDOUT, text=True)
+    out = finish(p)
+    (t,) = load(tmp_path/'runs', 'space').trials
+    assert t.state.name == 'COMPLETE' and set(t.params) == {'lr', 'aug', 'mixup'}, out[-3000:]
+    best = load_yaml(tmp_path/'runs'/'space'/'best.yaml')
+    assert (best['arch'], best['size'], best['02_split']) == ('resnet18', 32, {'n_folds': 5})
