@@ -12,7 +12,7 @@ import pandas as pd
 from fastcore.script import anno_parser, Param
 from .core import *
 from .runner import STAGES, load_config, parse_overrides, check_params, run_stage, run_pipeline, nb_params
-from .runner import init_workspace
+from .runner import init_workspace, merge_params
 from .experiments import add_lb, compare, plot_cv_lb, sweep
 from .tune import tune, make_job, prepare
 from .study import study_report, compare_study
@@ -32,7 +32,7 @@ def command(f=None, passthrough=False):
     return f
 
 def _params(config, extra):
-    return {**(load_config(config) if config else {}), **parse_overrides(extra or [])}
+    return merge_params(load_config(config) if config else {}, parse_overrides(extra or []))
 
 # %% ../nbs/07_cli.ipynb #d18ca469
 @command

@@ -11,8 +11,8 @@ from .core import *
 from .ledger import record_run, read_ledger
 
 # %% auto #0
-__all__ = ['STAGES', 'nb_params', 'parse_overrides', 'load_config', 'declared', 'check_params', 'StageFailed', 'run_stage',
-           'run_pipeline', 'set_defaults', 'init_workspace']
+__all__ = ['STAGES', 'nb_params', 'parse_overrides', 'load_config', 'merge_params', 'declared', 'check_params', 'StageFailed',
+           'run_stage', 'run_pipeline', 'set_defaults', 'init_workspace']
 
 # %% ../nbs/04a_runner.ipynb #00953749
 STAGES = ['01_eda', '02_split', '03_train', '04_infer']
@@ -55,6 +55,12 @@ def load_config(path):
     except yaml.YAMLError as e: raise CompError(f'config {p}: not valid YAML ({str(e).splitlines()[0]})')
     if not isinstance(cfg, dict): raise CompError(f'config {p}: needs a mapping of name: value')
     return {k.replace('-', '_') if k not in STAGES else k: v for k, v in cfg.items()}
+
+def merge_params(cfg, line):
+    "A config's parameters with the command line's `line` on top: a name given on the line wins in every section too"
+    out = {k: {kk: vv for kk, vv in v.items() if kk not in line} if k in STAGES and isinstance(v, dict) else v
+           for k, v in cfg.items()}
+    return {**out, **line}
 
 # %% ../nbs/04a_runner.ipynb #b5fe5bb0
 def _absolute(v):

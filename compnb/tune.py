@@ -14,7 +14,7 @@ from .core import *
 from .ledger import record_run
 from .metrics import get_metric
 from .split import folds_hash
-from .runner import STAGES, load_config, check_params, nb_params, run_stage, StageFailed
+from .runner import STAGES, load_config, merge_params, check_params, nb_params, run_stage, StageFailed
 
 # %% auto #0
 __all__ = ['searched_value', 'parse_spec', 'read_space', 'make_pruner', 'pruner_spec', 'norm_storage', 'storage_lock',
@@ -68,7 +68,7 @@ _SETTINGS = ('pruner', 'sampler')  # search settings a space file may hold besid
 
 def read_space(path, extra=None):
     "(searched {name: distribution}, fixed parameters, settings) of a space YAML; `extra` (the command line) wins"
-    cfg = {**load_config(path), **(extra or {})}
+    cfg = merge_params(load_config(path), extra or {})
     settings, search, fixed = {k: cfg.pop(k) for k in _SETTINGS if k in cfg}, {}, {}
     for k, v in cfg.items():
         if k in STAGES and not isinstance(v or {}, dict): raise CompError(f'{path}: section {k} needs name: value')

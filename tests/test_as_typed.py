@@ -146,6 +146,9 @@ def config_used(run, config):
         used = yaml.safe_load((run/'params'/f'{stage}.yaml').read_text())
         for k, v in vals.items():
             if k not in SHRINK: assert str(used[k]) == str(v), (config, stage, k, used[k], v)
+    used = yaml.safe_load((run/'params'/'03_train.yaml').read_text())
+    for k, v in SHRINK.items():  # the command line wins over the config's 03_train section
+        assert used[k] in (v, [v]), (config, k, used[k], v)
 
 
 def test_readme_lines_as_typed(wheel_bin, tmp_path):
