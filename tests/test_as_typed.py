@@ -3,7 +3,7 @@ venv, used from a folder outside the repo; the README's `compnb`/`papermill` lin
 the real processes. torch, fastai and the rest come from this venv's site-packages (a path line in a .pth file,
 which does not load that folder's own .pth files, so the clone's editable install stays invisible): nothing is
 installed twice."""
-import json, os, re, shlex, site, sqlite3, subprocess, sys
+import json, os, re, shlex, site, sqlite3, subprocess, sys, time
 from pathlib import Path
 import pytest
 from conftest import ROOT
@@ -145,7 +145,8 @@ def config_used(run, config):
         if not isinstance(vals, dict): continue
         used = yaml.safe_load((run/'params'/f'{stage}.yaml').read_text())
         for k, v in vals.items():
-            if k not in SHRINK: assert str(used[k]) == str(v), (config, stage, k, used[k], v)
+            if k not in SHRINK and v != 'auto':  # params/ holds what auto resolved to
+                assert str(used[k]) == str(v), (config, stage, k, used[k], v)
     used = yaml.safe_load((run/'params'/'03_train.yaml').read_text())
     for k, v in SHRINK.items():  # the command line wins over the config's 03_train section
         assert used[k] in (v, [v]), (config, k, used[k], v)
@@ -167,7 +168,9 @@ def test_readme_lines_as_typed(wheel_bin, tmp_path):
         args = as_here(line)
         if line in BEFORE: BEFORE[line](cwd)
         before = set((cwd/'runs').glob('*')) if (cwd/'runs').is_dir() else set()
+        t = time.time()
         r = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True)
+        print(f'{time.time() - t:5.1f} s  {shlex.join(args)}')  # pytest shows it with -s or on failure
         assert r.returncode == 0, f'{line}\n{shlex.join(args)}\n{r.stdout[-2000:]}\n{r.stderr[-3000:]}'
         ran.append(line)
         if args[:2] == ['compnb', 'init']: cwd = cwd/args[2]  # the README's next lines are typed in the workspace
