@@ -107,7 +107,7 @@ def test_binary_target_gets_probabilities(runs, tmp_path):
     src, d = make_sample(), tmp_path/'zero'
     d.mkdir()
     for sub in ('train', 'test'): (d/sub).symlink_to(src/sub)
-    tr = pd.read_csv(src/'train.csv')
+    tr = pd.read_csv(src/'train.csv').iloc[:600]  # a third of the images: a quicker epoch
     tr.assign(label=(tr.label == 0).astype(int)).to_csv(d/'train.csv', index=False)  # is it a zero?
     ss = pd.read_csv(src/'sample_submission.csv')
     pd.DataFrame({'id': ss.id, 'target': 0.5}).to_csv(d/'sample_submission.csv', index=False)
