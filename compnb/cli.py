@@ -193,11 +193,13 @@ def cmd_submit(run_dir:str,  # run folder with infer/submission.csv
 def cmd_pack(run_dir:str,  # the trained run folder
              out:str,  # new folder for weights/, wheels/ and notebook/
              comp:str='',  # competition slug; empty means the name of the run's data folder
-             wheels:bool=True,  # download the wheels too; --no-wheels skips them (they need the network)
+             wheels:bool=True,  # the wheels dataset too; --no-wheels skips it
              user:str='',  # Kaggle user name for the metadata files; empty means from credentials
-             python:str='3.11'):  # the Python version of the Kaggle image the wheels are for
+             python:str='3.11',  # the Python version of the Kaggle image the wheels are for
+             deps:bool=True,  # download the pinned dependencies' wheels; --no-deps packs compnb's wheel alone
+             find_links:str=''):  # a folder of wheels to take the pinned ones from, offline
     "Weights, wheels and an inference notebook for an internet-off Kaggle code competition"
-    for k, v in pack(run_dir, out, comp, wheels, user, python).items(): print(f'{k}: {v}')
+    for k, v in pack(run_dir, out, comp, wheels, user, python, deps, find_links).items(): print(f'{k}: {v}')
 
 # %% ../nbs/07_cli.ipynb #4496e2ad
 def params_table(stage):

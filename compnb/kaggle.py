@@ -12,7 +12,7 @@ from .core import *
 
 # %% auto #0
 __all__ = ['PACK_WHEELS', 'kaggle_credentials', 'kaggle_api', 'kaggle_user', 'fetch', 'submit', 'pack_weights', 'pack_wheels',
-           'pack_notebook', 'pack']
+           'check_kernel_meta', 'pack_notebook', 'pack']
 
 # %% ../nbs/06_kaggle.ipynb #0574488b
 def kaggle_credentials():
@@ -93,9 +93,9 @@ PACK_WHEELS = {
 }
 
 def _slug(s, n=50):
-    "A Kaggle slug: lower-case letters, digits and hyphens, 5–50 characters"
+    "A Kaggle slug: lower-case letters, digits and hyphens, 6–50 characters (datasets need 6, notebooks 5)"
     s = re.sub(r'[^a-z0-9]+', '-', str(s).lower()).strip('-')[:n].strip('-')
-    return (s + '-compnb')[:n] if len(s) < 5 else s
+    return (s + '-compnb')[:n] if len(s) < 6 else s
 
 def _used_checkpoints(train, ckpts):
     "The checkpoint files 04_infer loads for `ckpts` (best | lastN | best+lastN)"
@@ -104,47 +104,83 @@ def _used_checkpoints(train, ckpts):
     return [p for k in cfg['folds_trained'] for p in checkpoint_files(Path(train)/f'fold{k}', cfg, ckpts)]
 
 # %% ../nbs/06_kaggle.ipynb #ce289709
+def _infer_json(run):
+    "The run's infer/infer.json: what 04_infer used and fitted, which the packed notebook reuses"
+    f = Path(run)/'infer'/'infer.json'
+    if not f.exists():
+        raise CompError(f'{f} not found: run 04_infer with run_dir={run} first (the packed notebook reuses what it '
+                        'fitted on OOF instead of predicting every training image again on Kaggle)')
+    return load_json(f)
+
+def _blended(run, fitted):
+    "The other runs 04_infer blended into `run`, each with its model; a `CompError` naming any that is gone"
+    here = lambda p: p if p.is_absolute() or p.exists() else Path(run).parent/p
+    others = [here(Path(p)) for p in fitted.get('runs', [])[1:]]
+    gone = [str(p) for p in others if not (p/'train'/'model.json').exists()]
+    if gone: raise CompError(f'{run} blends {len(others)} other run(s) and the pack needs each with its train/; not '
+                             f'found: {rows_text(gone, 5)}. Restore them, or re-run 04_infer without runs=')
+    return others
+
+def _copy_train(src, dst, ckpts):
+    "A run's model files and the checkpoints 04_infer loads for `ckpts`, copied to `dst/train`"
+    def copy(a, b):
+        b.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(a, b)
+    for f in ('model.json', 'oof.csv', 'metrics.json'):
+        if (src/'train'/f).exists(): copy(src/'train'/f, dst/'train'/f)
+    for p in _used_checkpoints(src/'train', ckpts): copy(p, dst/'train'/p.parent.name/p.name)
+
 def pack_weights(run, out, slug, user):
-    "The weights dataset folder: the run's model files, split and parameters"
+    "The weights dataset: the run's model files, split, parameters and infer.json, and every run it blends"
     run, w = Path(run), Path(out)
     if not (run/'train'/'model.json').exists():
         raise CompError(f'{run/"train"/"model.json"} not found: run 03_train with run_dir={run} first')
-    ip = run/'params'/'04_infer.yaml'
-    ckpts = (load_yaml(ip) or {}).get('ckpts', 'best') if ip.exists() else 'best'
-    def copy(src, dst):
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(src, dst)
-    for f in ('model.json', 'oof.csv', 'metrics.json'):
-        if (run/'train'/f).exists(): copy(run/'train'/f, w/'train'/f)
-    for p in _used_checkpoints(run/'train', ckpts): copy(p, w/'train'/p.parent.name/p.name)
+    fitted = _infer_json(run)
+    ckpts, others = fitted.get('ckpts', 'best'), _blended(run, fitted)
+    _copy_train(run, w, ckpts)
     for sub in ('split', 'params'):
         if (run/sub).is_dir(): shutil.copytree(run/sub, w/sub, ignore=shutil.ignore_patterns('*.png'))
+    (w/'infer').mkdir(parents=True)
+    for f in ('infer.json', 'boost.csv'):
+        if (run/'infer'/f).exists(): shutil.copy2(run/'infer'/f, w/'infer'/f)
+    blends = [f'blend/{i}-{o.name}' for i, o in enumerate(others, 1)]
+    for o, b in zip(others, blends): _copy_train(o, w/b, ckpts)
     save_json({'title': f'compnb weights {run.name}'[:50], 'id': f'{user}/{slug}', 'licenses': [{'name': 'CC0-1.0'}]},
               w/'dataset-metadata.json')
-    return w
+    return w, blends
 
 # %% ../nbs/06_kaggle.ipynb #69fd7058
-def pack_wheels(out, slug, user, python='3.11'):
-    "The wheels dataset: compnb and `PACK_WHEELS` at the installed versions for Kaggle's `python`, and requirements.txt"
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    pins = [f'{n}=={metadata.version(n)}' for n in PACK_WHEELS]
+def _compnb_wheel(out):
+    "Build compnb's wheel from its source into `out` (offline when setuptools is installed: no build isolation)"
+    import importlib.util
     root = project_root(Path(__file__).parent)
     if root is None:
         raise CompError('pack_wheels builds compnb from its source: run it from a clone (pip install -e .)')
-    pip = [sys.executable, '-m', 'pip']
-    r = subprocess.run(pip + ['wheel', '--no-deps', '-q', '-w', str(out), str(root)], capture_output=True, text=True)
+    iso = ['--no-build-isolation'] if importlib.util.find_spec('setuptools') else []
+    r = subprocess.run([sys.executable, '-m', 'pip', 'wheel', '--no-deps', '-q', *iso, '-w', str(out), str(root)],
+                       capture_output=True, text=True)
     if r.returncode: raise CompError(f'building the compnb wheel failed: {r.stderr.strip().splitlines()[-1:]}')
+    return max(Path(out).glob('compnb-*.whl'), key=lambda p: p.stat().st_mtime)
+
+def pack_wheels(out, slug, user, python='3.11', deps=True, find_links=''):
+    """The wheels dataset: compnb's wheel and, with `deps`, `PACK_WHEELS` at the installed versions for Kaggle's
+    `python` (from the index, or offline from the wheel folder `find_links`), and requirements.txt"""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    whl = _compnb_wheel(out)
+    pins = [f'{n}=={metadata.version(n)}' for n in PACK_WHEELS] if deps else []
     plat = ['--python-version', str(python), '--platform', 'manylinux_2_28_x86_64',
             '--platform', 'manylinux2014_x86_64', '--platform', 'any']  # Linux x86-64, as Kaggle's image
-    r = subprocess.run(pip + ['download', '--no-deps', '-q', '--only-binary', ':all:', *plat, '-d', str(out), *pins],
-                       capture_output=True, text=True)
-    if r.returncode:
-        raise CompError('pip download failed (needs the network or a local index): '
+    src = ['--no-index', '--find-links', str(find_links)] if find_links else []
+    r = subprocess.run([sys.executable, '-m', 'pip', 'download', '--no-deps', '-q', '--only-binary', ':all:', *plat,
+                        *src, '-d', str(out), *pins], capture_output=True, text=True) if pins else None
+    if r is not None and r.returncode:
+        raise CompError(f'pip download failed (it needs the network, or find_links naming a folder of wheels): '
                         f'{r.stderr.strip().splitlines()[-1:]}')
-    (out/'requirements.txt').write_text('\n'.join([f'compnb=={metadata.version("compnb")}', *pins]) + '\n')
-    meta = {'title': 'compnb wheels', 'id': f'{user}/{slug}', 'licenses': [{'name': 'other'}]}
-    save_json(meta, out/'dataset-metadata.json')
+    if not deps: log(f"wheels: compnb's alone (deps=False): the Kaggle image's {', '.join(PACK_WHEELS)} serve")
+    (out/'requirements.txt').write_text('\n'.join([f'compnb=={whl.name.split("-")[1]}', *pins]) + '\n')
+    save_json({'title': 'compnb wheels', 'id': f'{user}/{slug}', 'licenses': [{'name': 'other'}]},
+              out/'dataset-metadata.json')
     return out
 
 # %% ../nbs/06_kaggle.ipynb #3711703e
@@ -159,14 +195,22 @@ if (WHEELS/'requirements.txt').exists():  # internet off: exactly the attached w
                     '--find-links', str(WHEELS), '-r', str(WHEELS/'requirements.txt')], check=True)
 else: print(f'{{WHEELS}} not attached: using the compnb already installed')
 if not (WEIGHTS/'train'/'model.json').exists():
-    raise FileNotFoundError(f'attach the weights dataset: {{WEIGHTS}}/train/model.json not found')'''
+    raise FileNotFoundError(f'attach the weights dataset: {{WEIGHTS}}/train/model.json not found')
+import compnb
+print(f'compnb {{compnb.__version__}} from {{Path(compnb.__file__).parent}}')'''
 
 _LINK = '''run_dir = run_dir or str(WORKING/'run')
 _run = Path(run_dir)
 (_run/'params').mkdir(parents=True, exist_ok=True)
 for _sub in ('train', 'split'):  # read-only inputs, linked into the writable run folder
     if (WEIGHTS/_sub).exists() and not (_run/_sub).exists():
-        (_run/_sub).symlink_to(WEIGHTS/_sub, target_is_directory=True)'''
+        (_run/_sub).symlink_to(WEIGHTS/_sub, target_is_directory=True)
+fitted = str(WEIGHTS/fitted) if fitted else ''  # what the run fitted on OOF: read, not fitted again on Kaggle
+runs = ','.join(str(WEIGHTS/r.strip()) for r in runs.split(',') if r.strip())  # the runs it blends, packed beside'''
+
+_SUBMIT = '''# Kaggle scores WORKING/submission.csv alone: the checked table, written atomically
+write_submission(sub, comp.sample_submission, comp.id_col, WORKING/'submission.csv')
+print('wrote', WORKING/'submission.csv')'''
 
 def _code(src, tags=None):
     return dict(cell_type='code', execution_count=None, metadata={'tags': tags} if tags else {}, outputs=[], source=src)
@@ -190,20 +234,50 @@ def _stage_cells(stage):
     body = [c for c in cells[k + 1:] if c['cell_type'] == 'markdown' or code(c)]
     return [c for c in cells[:k] if code(c)], cells[k], body
 
-def _run_params(run, comp):
-    "04_infer's parameters as the run used them, pointed at the competition's folder on Kaggle"
+def _run_params(run, comp, blends):
+    """04_infer's parameters as the run used them, pointed at the competition's folder on Kaggle, at the runs it
+    blends and at its infer.json (paths inside the weights dataset)"""
     ip = Path(run)/'params'/'04_infer.yaml'
     p = (load_yaml(ip) or {}) if ip.exists() else {}
-    local = ('data', 'run_dir', 'overwrite', 'runs', 'device')
-    return dict({k: v for k, v in p.items() if k not in local}, data=comp, run_dir='')
+    fit, n = _infer_json(run), len([r for r in str(p.get('runs') or '').split(',') if r.strip()])
+    if n != len(blends) or fit.get('ckpts', p.get('ckpts')) != p.get('ckpts', fit.get('ckpts')):
+        raise CompError(f"{ip} and {Path(run)/'infer'/'infer.json'} disagree (a 04_infer that stopped early?): "
+                        f'run 04_infer with run_dir={run} again')
+    local = ('data', 'run_dir', 'overwrite', 'runs', 'device', 'fitted')
+    return dict({k: v for k, v in p.items() if k not in local}, data=comp, run_dir='', runs=','.join(blends),
+                fitted='infer/infer.json')
 
 # %% ../nbs/06_kaggle.ipynb #6dbf844e
 def _kernel_meta(user, name, comp, sources):
+    "kernel-metadata.json: every field `kaggle kernels push` reads; the title resolves to the id's slug"
     return {'id': f'{user}/{name}', 'title': name, 'code_file': f'{name}.ipynb', 'language': 'python',
-            'kernel_type': 'notebook', 'is_private': True, 'enable_gpu': True, 'enable_internet': False,
-            'dataset_sources': sources, 'competition_sources': [comp], 'kernel_sources': []}
+            'kernel_type': 'notebook', 'is_private': True, 'enable_gpu': True, 'enable_tpu': False,
+            'enable_internet': False, 'dataset_sources': sources, 'competition_sources': [comp],
+            'kernel_sources': [], 'model_sources': []}
 
-def pack_notebook(run, out, comp, weights_slug, wheels_slug, user):
+def check_kernel_meta(meta, folder):
+    "Refuse a kernel-metadata.json that `kaggle kernels push` rejects, renames or runs with the internet on"
+    errs, need = [], ['id', 'title', 'code_file', 'language', 'kernel_type', 'is_private', 'enable_gpu',
+                      'enable_internet', 'dataset_sources', 'competition_sources', 'kernel_sources', 'model_sources']
+    if miss := [k for k in need if k not in meta]: errs.append(f'fields missing: {miss}')
+    user, _, slug = str(meta.get('id', '')).partition('/')
+    if not user or not 5 <= len(slug) <= 50 or _slug(slug) != slug:
+        errs.append(f"id {meta.get('id')!r} is not 'user/slug' with a slug of 5–50 of a-z, 0-9 and -")
+    title = str(meta.get('title', ''))
+    if not 5 <= len(title) <= 50 or _slug(title) != slug:
+        errs.append(f'title {title!r} must have 5–50 characters and resolve to the slug {slug!r} (else Kaggle renames)')
+    if meta.get('language') not in ('python', 'r', 'rmarkdown'): errs.append(f"language {meta.get('language')!r}")
+    if meta.get('kernel_type') not in ('script', 'notebook'): errs.append(f"kernel_type {meta.get('kernel_type')!r}")
+    if not (Path(folder)/str(meta.get('code_file', ''))).is_file(): errs.append(f"code_file {meta.get('code_file')!r}")
+    if meta.get('enable_internet') is not False: errs.append('enable_internet must be false (code competitions)')
+    bad = [s for s in meta.get('dataset_sources', []) + meta.get('kernel_sources', []) if s.count('/') != 1]
+    bad += [s for s in meta.get('model_sources', []) if s.count('/') != 4]
+    bad += [s for s in meta.get('competition_sources', []) if '/' in s]
+    if bad: errs.append(f'sources not in Kaggle form (user/slug; owner/model/framework/variation/version): {bad}')
+    if errs: raise CompError(f"{Path(folder)/'kernel-metadata.json'}: " + '; '.join(errs))
+    return True
+
+def pack_notebook(run, out, comp, weights_slug, wheels_slug, user, blends=()):
     "The inference notebook (04_infer's own cells, its definitions from the installed package) and kernel-metadata.json"
     imports, pcell, body = _stage_cells('04_infer')
     run, sources = Path(run), [f'{user}/{weights_slug}', f'{user}/{wheels_slug}']
@@ -212,18 +286,21 @@ def pack_notebook(run, out, comp, weights_slug, wheels_slug, user):
     md = dict(cell_type='markdown', metadata={}, source=f'# Inference for {comp}\nPacked by `compnb pack` from run '
               f'`{run.name}`. Attach the competition, `{sources[0]}` and `{sources[1]}`; internet off.')
     head = [md, _code(setup), *[_code(''.join(c['source'])) for c in imports]]
-    nb = dict(cells=head + [_code(_params_src(pcell, _run_params(run, comp)), ['parameters']), _code(_LINK)] + body,
+    params = _code(_params_src(pcell, _run_params(run, comp, blends)), ['parameters'])
+    nb = dict(cells=head + [params, _code(_LINK)] + body + [_code(_SUBMIT)],
               metadata={'kernelspec': {'display_name': 'python3', 'language': 'python', 'name': 'python3'}},
               nbformat=4, nbformat_minor=5)
     for i, c in enumerate(nb['cells']): c['id'] = f'c{i:03d}'
     name, out = _slug(f'{comp}-infer'), Path(out)
     out.mkdir(parents=True, exist_ok=True)
     with atomic_path(out/f'{name}.ipynb') as t: Path(t).write_text(json.dumps(nb, indent=1) + '\n')
-    save_json(_kernel_meta(user, name, comp, sources), out/'kernel-metadata.json')
+    meta = _kernel_meta(user, name, comp, sources)
+    check_kernel_meta(meta, out)
+    save_json(meta, out/'kernel-metadata.json')
     return out/f'{name}.ipynb'
 
 # %% ../nbs/06_kaggle.ipynb #11bfd0cd
-def pack(run_dir, out, comp='', wheels=True, user='', python='3.11'):
+def pack(run_dir, out, comp='', wheels=True, user='', python='3.11', deps=True, find_links=''):
     "Weights, wheels and notebook folders under `out` for an internet-off Kaggle code competition"
     run, out = Path(run_dir), Path(out)
     if not run.is_dir(): raise CompError(f'run_dir={str(run)!r}: no such run folder')
@@ -231,9 +308,10 @@ def pack(run_dir, out, comp='', wheels=True, user='', python='3.11'):
     user = user or kaggle_user()
     if out.exists() and any(out.iterdir()): raise CompError(f'{out} is not empty: pack into a new folder')
     ws, wh = _slug(f'{run.name}-weights'), 'compnb-wheels'
-    res = dict(weights=pack_weights(run, out/'weights', ws, user),
-               notebook=pack_notebook(run, out/'notebook', comp, ws, wh, user))
-    if wheels: res['wheels'] = pack_wheels(out/'wheels', wh, user, python)
+    w, blends = pack_weights(run, out/'weights', ws, user)
+    res = dict(weights=w, notebook=pack_notebook(run, out/'notebook', comp, ws, wh, user, blends))
+    if wheels: res['wheels'] = pack_wheels(out/'wheels', wh, user, python, deps, find_links)
+    if blends: log(f'packed the {len(blends)} run(s) {run.name} blends: {", ".join(blends)} in the weights dataset')
     if user == 'YOUR_KAGGLE_USERNAME':
         log('no Kaggle user name found: edit YOUR_KAGGLE_USERNAME in the *-metadata.json files')
     return res

@@ -10,8 +10,8 @@ import numpy as np, pandas as pd
 from .core import *
 
 # %% auto #0
-__all__ = ['METRICS', 'THRESH_GRID', 'Metric', 'register_metric', 'metric_names', 'get_metric', 'score', 'macro_f1', 'f1_multi',
-           'acc_multi', 'best_threshold', 'target_slices', 'targets_score', 'fastai_metrics', 'oof_metrics',
+__all__ = ['METRICS', 'THRESH_GRID', 'Metric', 'register_metric', 'metric_names', 'get_metric', 'score', 'macro_f1', 'map_at_k',
+           'f1_multi', 'acc_multi', 'best_threshold', 'target_slices', 'targets_score', 'fastai_metrics', 'oof_metrics',
            'tags_matrix', 'oof_metrics_multi', 'oof_metrics_targets']
 
 # %% ../nbs/02c_metrics.ipynb #2cd1f723
@@ -91,6 +91,16 @@ def _qwk(t, p, _=None): return _sk().cohen_kappa_score(t, _dec(p), weights='quad
 
 register_metric('qwk', _qwk,
                 doc='quadratic weighted kappa; classes ordered as in the vocabulary (ordinal competitions)')
+
+def map_at_k(targs, probs, k=5):
+    "MAP@k of one label per image: 1/rank of the true class among the `k` most likely, 0 when it is not among them"
+    t, p = np.asarray(targs), np.asarray(probs)
+    top = np.argsort(-p, 1, kind='stable')[:, :k]
+    return float(((top == t[:, None]) / np.arange(1, top.shape[1] + 1)).sum(1).mean())
+
+for _k in (3, 5):  # map@5: whales, landmarks; map@3: Quick, Draw!
+    register_metric(f'map@{_k}', lambda t, p, _, k=_k: map_at_k(t, p, k), probs=True,
+                    doc=f'mean average precision at {_k}: 1/rank of the truth among the {_k} best guesses (top-k)')
 
 # %% ../nbs/02c_metrics.ipynb #b4abd982
 def _present(t): return np.flatnonzero(np.asarray(t).any(0))

@@ -7,7 +7,8 @@ from compnb.data import read_comp
 from compnb.models import build_model
 from compnb.predict import predict, predict_tta, combine
 from compnb.ensemble import load_members
-from compnb.infer import write_submission, make_submission
+from compnb.submission import write_submission, make_submission
+from compnb.sample import make_sample
 
 
 def boost_of(run):
@@ -43,6 +44,13 @@ def test_sample_boost_and_pseudo_round_trip(runs, tmp_path):
     comp = read_comp('sample')
     check_exact(run, comp, comp.test[:16])
     shutil.copy(run/'infer'/'pseudo.csv', tmp_path/'pseudo.csv')
+    # fitted=: a later 04 (a packed Kaggle notebook) reuses what this one fitted on OOF, predicting no OOF image
+    shutil.copy(run/'infer'/'infer.json', tmp_path/'fitted.json')
+    before = [(run/'infer'/f).read_bytes() for f in ('submission.csv', 'test_probs.csv')]
+    exec_nb('04_infer', run, ckpts='best+last2', fitted=str(tmp_path/'fitted.json'), overwrite=True)
+    assert [(run/'infer'/f).read_bytes() for f in ('submission.csv', 'test_probs.csv')] == before
+    assert not (run/'infer'/'boost.csv').exists()
+    assert json.loads((run/'infer'/'infer.json').read_text())['fitted_from'] == str(tmp_path/'fitted.json')
     # blending another run: allowed on the same folds, refused (before writing anything) on other folds
     other = tmp_path/'other'
     for d in ('train', 'split'): shutil.copytree(run/d, other/d)
@@ -91,3 +99,25 @@ def test_submission_validator(fault, pattern, tmp_path):
     if fault == 'nan': sub.loc[1, 'label'] = None
     with pytest.raises(CompError, match=pattern): write_submission(sub, ss, 'id', tmp_path/'submission.csv')
     assert not list(tmp_path.iterdir())  # no file written
+
+
+def test_binary_target_gets_probabilities(runs, tmp_path):
+    """A binary competition whose sample_submission is `id,target` with fractions (aerial cactus, ISIC,
+    histopathology style): `target` holds the probability of the positive class, not a hard 0/1 label"""
+    src, d = make_sample(), tmp_path/'zero'
+    d.mkdir()
+    for sub in ('train', 'test'): (d/sub).symlink_to(src/sub)
+    tr = pd.read_csv(src/'train.csv').iloc[:600]  # a third of the images: a quicker epoch
+    tr.assign(label=(tr.label == 0).astype(int)).to_csv(d/'train.csv', index=False)  # is it a zero?
+    ss = pd.read_csv(src/'sample_submission.csv')
+    pd.DataFrame({'id': ss.id, 'target': 0.5}).to_csv(d/'sample_submission.csv', index=False)
+    (d/'compnb.json').write_text(json.dumps(dict(json.loads((src/'compnb.json').read_text()), name='digits-zero')))
+    run = tmp_path/'run'
+    exec_nb('03_train', run, data=str(d), fold=0)
+    exec_nb('04_infer', run, data=str(d))
+    sub, probs = pd.read_csv(run/'infer'/'submission.csv'), pd.read_csv(run/'infer'/'test_probs.csv')
+    assert list(sub.columns) == ['id', 'target'] and list(sub.id) == list(ss.id)
+    assert np.allclose(sub.target, probs['1']) and sub.target.between(0, 1).all() and not sub.target.isin([0, 1]).all()
+    zero = pd.read_csv(src/'answers.csv').label.values == 0
+    from sklearn.metrics import roc_auc_score
+    assert roc_auc_score(zero, sub.target) > 0.9  # it is the probability of a zero, ranking zeros first

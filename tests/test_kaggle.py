@@ -1,30 +1,84 @@
-"Kaggle round trip without the network: the packed inference notebook against a local stand-in for /kaggle/input."
-import json, os, subprocess
+"""Kaggle round trip without the network: a packed inference notebook run with compnb from the packed wheel alone,
+against local stand-ins for /kaggle/input and /kaggle/working."""
+import json, os, shutil, site, subprocess, sys
 from pathlib import Path
-import papermill as pm
-from conftest import COMPNB
+import torch
+from conftest import COMPNB, exec_nb
+from compnb.core import load_json
+from compnb.kaggle import check_kernel_meta
 from compnb.sample import make_sample
 
 
-def test_packed_notebook_reproduces_submission(sample_run, tmp_path, monkeypatch):
-    "A run trained by `compnb run` (fold 0, TTA orig+hflip), packed, and its notebook run on stand-ins for Kaggle"
-    run, pack = sample_run, tmp_path/'pack'
-    r = subprocess.run([COMPNB, 'pack', str(run), str(pack), '--comp', 'digits-sample', '--no-wheels', '--user', 'me'],
+def kaggle_python(tmp):
+    """A fresh venv that sees this venv's packages (torch, timm, fastai, pandas, papermill: "as Kaggle's image has
+    them") through a plain path line in a .pth file. Python does not read the .pth files of a folder added that way,
+    so compnb's editable-install hook stays out: compnb can only come from a wheel installed into the fresh venv."""
+    env = tmp/'kaggle-env'
+    subprocess.run([sys.executable, '-m', 'venv', '--without-pip', str(env)], check=True)
+    py = env/'bin'/'python'
+    lib = subprocess.run([str(py), '-c', 'import sysconfig; print(sysconfig.get_paths()["purelib"])'],
+                         capture_output=True, text=True, check=True).stdout.strip()
+    Path(lib, 'kaggle_image.pth').write_text(''.join(f'{p}\n' for p in site.getsitepackages() if Path(p).is_dir()))
+    return env, py
+
+
+def blended_run(run, tmp):
+    "A copy of `run` whose 04_infer blends a second model on the same folds (its last layer halved)"
+    main, other = tmp/'main', tmp/'other'
+    shutil.copytree(run, main, ignore=shutil.ignore_patterns('*.ipynb'))
+    shutil.copytree(run/'train', other/'train')
+    best = other/'train'/'fold0'/'best.pth'
+    sd = torch.load(best, map_location='cpu')
+    last = [k for k in sd if k.endswith('.weight')][-1]
+    torch.save({**sd, last: sd[last] * 0.5}, best)
+    exec_nb('04_infer', main, runs=str(other), tta='orig,hflip', overwrite=True)
+    return main, other
+
+
+def test_packed_notebook_from_the_wheel(sample_run, runs, tmp_path):
+    """A `compnb run` run, blended with a second, packed (compnb's wheel built by pack); its notebook executed by a
+    python where compnb comes from that wheel only, on stand-ins for Kaggle: working/submission.csv is the run's"""
+    main, other = blended_run(sample_run, tmp_path)
+    pack = tmp_path/'pack'
+    r = subprocess.run([COMPNB, 'pack', str(main), str(pack), '--comp', 'digits-sample', '--no-deps', '--user', 'me'],
                        capture_output=True, text=True)
     assert r.returncode == 0, r.stderr[-2000:]
-    km = json.loads((pack/'notebook'/'kernel-metadata.json').read_text())
-    assert km['enable_internet'] is False and km['dataset_sources'] == ['me/run-weights', 'me/compnb-wheels']
+    nbdir, w = pack/'notebook', pack/'weights'
+    km = json.loads((nbdir/'kernel-metadata.json').read_text())
+    assert check_kernel_meta(km, nbdir) and km['enable_internet'] is False and km['kernel_type'] == 'notebook'
+    assert km['dataset_sources'] == ['me/main-weights', 'me/compnb-wheels'] and km['model_sources'] == []
+    packed = w/'blend'/'1-other'/'train'/'fold0'/'best.pth'  # the blended run travels too
+    assert packed.read_bytes() == (other/'train'/'fold0'/'best.pth').read_bytes()
+    assert load_json(w/'infer'/'infer.json')['blend_weights'] == load_json(main/'infer'/'infer.json')['blend_weights']
+    assert (pack/'wheels'/'requirements.txt').read_text().split() == ['compnb==0.0.1']
     # stand-ins for Kaggle's read-only inputs and writable working folder
     inp, work = tmp_path/'kaggle'/'input', tmp_path/'kaggle'/'working'
     inp.mkdir(parents=True); work.mkdir(parents=True)
     (inp/'digits-sample').symlink_to(make_sample())
-    (inp/km['dataset_sources'][0].split('/')[1]).symlink_to(pack/'weights')
-    for k, v in dict(COMPNB_KAGGLE_INPUT=inp, COMPNB_KAGGLE_WORKING=work, KAGGLE_KERNEL_RUN_TYPE='Batch').items():
-        monkeypatch.setenv(k, str(v))
-    nb = pack/'notebook'/km['code_file']
-    pm.execute_notebook(str(nb), str(work/'executed.ipynb'), cwd=str(work), progress_bar=False, kernel_name='python3')
-    a, b = (run/'infer'/'submission.csv').read_bytes(), (work/'run'/'infer'/'submission.csv').read_bytes()
-    assert a == b
+    for d, sub in zip(km['dataset_sources'], ('weights', 'wheels')): (inp/d.split('/')[1]).symlink_to(pack/sub)
+    # a python with the image's packages and without compnb, until the packed wheel is installed
+    env, py = kaggle_python(tmp_path)
+    clean = {k: v for k, v in os.environ.items() if k not in ('PYTHONPATH', 'COMPNB_RUNS', 'VIRTUAL_ENV')}
+    clean.update(COMPNB_KAGGLE_INPUT=str(inp), COMPNB_KAGGLE_WORKING=str(work), KAGGLE_KERNEL_RUN_TYPE='Batch',
+                 JUPYTER_DATA_DIR=str(tmp_path/'jupyter'))
+    run = lambda *a: subprocess.run([str(py), *a], env=clean, cwd=str(work), capture_output=True, text=True)
+    assert 'No module named' in run('-c', 'import compnb').stderr
+    # -I: pip would take the editable compnb of the venv behind the .pth for this one
+    r = run('-m', 'pip', 'install', '-q', '--no-index', '--no-deps', '-I', '--find-links', str(pack/'wheels'), '-r',
+            str(pack/'wheels'/'requirements.txt'))
+    assert r.returncode == 0, r.stderr[-2000:]
+    r = run('-m', 'papermill', str(nbdir/km['code_file']), str(work/'executed.ipynb'), '-k', 'python3',
+            '--cwd', str(work), '--no-progress-bar')
+    assert r.returncode == 0, r.stderr[-3000:]
+    out = ''.join(''.join(o.get('text', '')) for c in json.loads((work/'executed.ipynb').read_text())['cells']
+                  for o in c.get('outputs', []))
+    origin = next(l for l in out.splitlines() if l.startswith('compnb ')).split(' from ')[1]
+    assert Path(origin).is_relative_to(env), origin  # the wheel's compnb, not the checkout's
+    assert (work/'submission.csv').read_bytes() == (main/'infer'/'submission.csv').read_bytes()
+    # nothing fitted on OOF was predicted or fitted again: the run's infer.json was read
+    assert not (work/'run'/'infer'/'boost.csv').exists()
+    res = load_json(work/'run'/'infer'/'infer.json')
+    assert res['fitted_from'] == str(inp/'main-weights'/'infer'/'infer.json') and len(res['runs']) == 2
 
 
 def test_fetch_and_submit_without_credentials(tmp_path):

@@ -75,7 +75,7 @@ def snapshot(d):
 def test_full_disk_keeps_previous_files(small, tmp_path, monkeypatch):
     "ENOSPC while writing best.pth, then submission.csv: the previous files byte-identical, no temporary file left"
     from compnb import core
-    from compnb.infer import make_submission, write_submission
+    from compnb.submission import make_submission, write_submission
     comp, folds = small
     monkeypatch.setenv('COMPNB_FAKE_ENOSPC', 'best.pth@2')  # the second best.pth (a better epoch 2) finds the disk full
     monkeypatch.setattr(core, '_writes', {})
