@@ -26,7 +26,8 @@ class BuildPy(build_py):
         if getattr(self, 'editable_mode', False): return
         for sub, pats in SHIPPED.items():
             dst = Path(self.build_lib)/cfg['lib_path']/sub
-            dst.mkdir(parents=True, exist_ok=True)
+            shutil.rmtree(dst, ignore_errors=True)  # build/ is reused between builds: no stale notebook ships
+            dst.mkdir(parents=True)
             for f in sorted(f for pat in pats for f in Path(sub).glob(pat)): shutil.copy2(f, dst/f.name)
 
 setuptools.setup(
