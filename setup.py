@@ -22,11 +22,12 @@ SHIPPED = {'nbs': ['0[1-5]_*.ipynb'], 'configs': ['*.yaml']}
 
 class BuildPy(build_py):
     def run(self):
+        if getattr(self, 'editable_mode', False): return super().run()
+        # build/ is reused between builds: start the package afresh, so no deleted module or notebook ships
+        shutil.rmtree(Path(self.build_lib)/cfg['lib_path'], ignore_errors=True)
         super().run()
-        if getattr(self, 'editable_mode', False): return
         for sub, pats in SHIPPED.items():
             dst = Path(self.build_lib)/cfg['lib_path']/sub
-            shutil.rmtree(dst, ignore_errors=True)  # build/ is reused between builds: no stale notebook ships
             dst.mkdir(parents=True)
             for f in sorted(f for pat in pats for f in Path(sub).glob(pat)): shutil.copy2(f, dst/f.name)
 

@@ -64,7 +64,10 @@ def ledger_db(root):
         cols = ', '.join(f'{k} {v}' for k, v in _COLS.items())
         con.execute(f'CREATE TABLE IF NOT EXISTS runs (id INTEGER PRIMARY KEY AUTOINCREMENT, {cols})')
         have = {r[1] for r in con.execute('PRAGMA table_info(runs)')}
-        for k in _COLS.keys() - have: con.execute(f'ALTER TABLE runs ADD COLUMN {k} {_COLS[k]}')  # an older ledger
+        for k in _COLS.keys() - have:  # an older ledger; another process may be adding the same column
+            try: con.execute(f'ALTER TABLE runs ADD COLUMN {k} {_COLS[k]}')
+            except sqlite3.OperationalError as e:
+                if 'duplicate column' not in str(e): raise
         con.execute('CREATE TABLE IF NOT EXISTS lb (id INTEGER PRIMARY KEY AUTOINCREMENT, run TEXT, score REAL, '
                     'time TEXT, note TEXT)')
         yield con

@@ -12,7 +12,7 @@ from .ledger import record_run, read_ledger
 
 # %% auto #0
 __all__ = ['STAGES', 'nb_params', 'parse_overrides', 'load_config', 'merge_params', 'declared', 'check_params', 'StageFailed',
-           'run_stage', 'run_pipeline', 'set_defaults', 'init_workspace']
+           'run_stage', 'run_pipeline', 'set_defaults', 'stale_workspace', 'init_workspace']
 
 # %% ../nbs/04a_runner.ipynb #00953749
 STAGES = ['01_eda', '02_split', '03_train', '04_infer']
@@ -162,6 +162,7 @@ def run_pipeline(params=None, stages=STAGES, run_dir='', name='run', nproc=1, qu
     check_params(params, stages)
     run = get_run_dir(run_dir, name)
     log(f'run folder {run}; stage notebooks from {nbs_dir()}')
+    stale_workspace()
     for s in stages:
         log(f'== {s}')
         run_stage(s, run, params, nproc if s == '03_train' else 1, quiet)
@@ -187,9 +188,20 @@ def _workspace_nb(src, data):
     for c in nb['cells']:
         s = ''.join(c['source'])
         if 'parameters' in c['metadata'].get('tags', []): s = set_defaults(s, {'data': data})
-        elif c['cell_type'] == 'markdown': s = s.replace('papermill nbs/', 'papermill ')
+        elif c['cell_type'] == 'markdown': s = re.sub(r'\bnbs/(?=0[1-5]_)', '', s)  # `papermill 01_eda.ipynb …`
         c['source'] = s.splitlines(keepends=True)
     return json.dumps(nb, indent=1, ensure_ascii=False) + '\n'
+
+def stale_workspace(start=None):
+    "Warn (and return the version) when the workspace's notebooks were copied from another compnb version"
+    import compnb
+    ws = workspace_root(start)
+    try: made = load_json(ws/WORKSPACE).get('compnb') if ws else None
+    except Exception: made = None
+    if made in (None, compnb.__version__): return None
+    log(f'WARNING: the notebooks in {ws} come from compnb {made}, this is {compnb.__version__}: if a stage fails on '
+        f'a parameter or an import, `compnb init {ws} --force` refreshes them (your edits to them are replaced)')
+    return made
 
 def init_workspace(path, data='sample', force=False):
     "Make the workspace `path`: stage notebooks with `data` preset, configs/, runs/, .gitignore; returns its folder"

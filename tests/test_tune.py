@@ -130,7 +130,7 @@ def test_epochs_and_lr_searched(tmp_path):
     (trial, state, cv, value, epochs …) cannot collide with searched names; each trial trains the epochs it drew, as
     `compnb run --epochs N` would (N per stage; the sample has one), and reports one pruner step per epoch"""
     root, space = tmp_path/'runs', tmp_path/'space.yaml'
-    space.write_text('epochs: choice(2, 4)\nlr: loguniform(1e-5, 1e-1)\n')
+    space.write_text('epochs: choice(2, 4)\nlr: loguniform(1e-5, 1e-1)\nsampler: {seed: 0}\n')
     out = finish(sh(root, 'tune', '-f', space, '--trials', 6, '--workers', 2, '--data', 'sample'))
     folder, study = root/'space', load(root, 'space')
     assert (folder/'best.yaml').exists() and 'best.yaml' in out, out[-3000:]
