@@ -9,6 +9,7 @@ from pathlib import Path
 from importlib import metadata
 import pandas as pd
 from .core import *
+from .runner import set_defaults
 
 # %% auto #0
 __all__ = ['PACK_WHEELS', 'kaggle_credentials', 'kaggle_api', 'kaggle_user', 'fetch', 'submit', 'pack_weights', 'pack_wheels',
@@ -216,16 +217,6 @@ def _code(src, tags=None):
     return dict(cell_type='code', execution_count=None, metadata={'tags': tags} if tags else {}, outputs=[], source=src)
 
 # %% ../nbs/06_kaggle.ipynb #db2d474f
-def _params_src(cell, values):
-    "The parameters cell with new defaults for `values` (other lines unchanged)"
-    out = []
-    for line in ''.join(cell['source']).splitlines():
-        m = re.match(r'''^(\w+)(\s*:\s*(?:\w+|'[^']*'|"[^"]*"))?\s*=\s*(.*?)(\s+#.*)?$''', line)
-        if m and m.group(1) in values:
-            line = f'{m.group(1)}{m.group(2) or ""} = {values[m.group(1)]!r}{m.group(4) or ""}'
-        out.append(line)
-    return '\n'.join(out)
-
 def _stage_cells(stage):
     "(import cells, parameters cell, workflow cells) of a stage notebook"
     cells = json.loads((nbs_dir()/f'{stage}.ipynb').read_text())['cells']
@@ -286,7 +277,7 @@ def pack_notebook(run, out, comp, weights_slug, wheels_slug, user, blends=()):
     md = dict(cell_type='markdown', metadata={}, source=f'# Inference for {comp}\nPacked by `compnb pack` from run '
               f'`{run.name}`. Attach the competition, `{sources[0]}` and `{sources[1]}`; internet off.')
     head = [md, _code(setup), *[_code(''.join(c['source'])) for c in imports]]
-    params = _code(_params_src(pcell, _run_params(run, comp, blends)), ['parameters'])
+    params = _code(set_defaults(''.join(pcell['source']), _run_params(run, comp, blends)), ['parameters'])
     nb = dict(cells=head + [params, _code(_LINK)] + body + [_code(_SUBMIT)],
               metadata={'kernelspec': {'display_name': 'python3', 'language': 'python', 'name': 'python3'}},
               nbformat=4, nbformat_minor=5)
