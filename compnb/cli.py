@@ -196,8 +196,8 @@ def cmd_pack(run_dir:str,  # the trained run folder
              wheels:bool=True,  # the wheels dataset too; --no-wheels skips it
              user:str='',  # Kaggle user name for the metadata files; empty means from credentials
              python:str='3.11',  # the Python version of the Kaggle image the wheels are for
-             deps:bool=True,  # download the pinned dependencies' wheels; --no-deps packs compnb's wheel alone
-             find_links:str=''):  # a folder of wheels to take the pinned ones from, offline
+             deps:bool=True,  # pinned deps' wheels; --no-deps: compnb's alone, for images holding them (tests)
+             find_links:str=''):  # folder(s) of wheels: the pinned ones offline; compnb's own when not from a clone
     "Weights, wheels and an inference notebook for an internet-off Kaggle code competition"
     for k, v in pack(run_dir, out, comp, wheels, user, python, deps, find_links).items(): print(f'{k}: {v}')
 

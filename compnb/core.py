@@ -15,10 +15,10 @@ warnings.filterwarnings('ignore', r'`torch\.jit\.script` is deprecated', FutureW
 # %% auto #0
 __all__ = ['WORKSPACE', 'CompError', 'rows_text', 'atomic_path', 'DiskFull', 'save_json', 'load_json', 'save_yaml', 'load_yaml',
            'save_csv', 'show_image', 'save_fig', 'file_lock', 'update_json', 'in_test', 'cache_root', 'file_key',
-           'project_root', 'workspace_root', 'shipped', 'nbs_dir', 'on_kaggle', 'kaggle_input', 'kaggle_working',
-           'runs_root', 'rank', 'world_size', 'is_main', 'get_run_dir', 'fresh_dir', 'latest_run', 'folder_size',
-           'human_size', 'parse_param', 'as_list', 'notebook_params', 'save_params', 'seed_everything', 'get_device',
-           'is_headless', 'log']
+           'project_root', 'workspace_root', 'source_root', 'shipped', 'nbs_dir', 'on_kaggle', 'kaggle_input',
+           'kaggle_working', 'runs_root', 'rank', 'world_size', 'is_main', 'get_run_dir', 'fresh_dir', 'latest_run',
+           'folder_size', 'human_size', 'parse_param', 'as_list', 'notebook_params', 'save_params', 'seed_everything',
+           'get_device', 'is_headless', 'log']
 
 # %% ../nbs/00_core.ipynb #4f2d1e0c
 class CompError(ValueError):
@@ -170,11 +170,17 @@ def workspace_root(start=None):
     p = Path(start or os.getcwd()).resolve()
     return next((d for d in [p, *p.parents] if (d/WORKSPACE).is_file()), None)
 
+def source_root():
+    "The clone compnb runs from when it is installed editable, else None (a wheel install, even in a venv in a clone)"
+    import compnb
+    pkg = Path(compnb.__file__).resolve().parent
+    return pkg.parent if project_root(pkg) == pkg.parent else None
+
 def shipped(sub):
     "compnb's own `nbs/` or `configs/`: the clone's for an editable install, else the copy inside the package"
     import compnb
-    pkg = Path(compnb.__file__).resolve().parent
-    return pkg.parent/sub if project_root(pkg) == pkg.parent else pkg/sub
+    root = source_root()
+    return root/sub if root else Path(compnb.__file__).resolve().parent/sub
 
 def nbs_dir():
     "The stage notebooks run headless: `$COMPNB_NBS`, else the workspace's own copies, else those compnb ships"

@@ -4,6 +4,7 @@
 
 # %% ../nbs/03c_infer_tools.ipynb #87f051d8
 from __future__ import annotations
+import json, hashlib
 from pathlib import Path
 import numpy as np, pandas as pd
 from .core import *
@@ -15,8 +16,8 @@ from .eda import show_grid
 # %% auto #0
 __all__ = ['FOLD_NOTE', 'targets_nll', 'oof_scorer', 'boost_row', 'tta_rows', 'temperature_step', 'blend_step', 'prior_step',
            'threshold_rows', 'boost_table', 'error_report', 'target_names', 'train_tags', 'predicted_tags',
-           'label_shift', 'plot_label_shift', 'pseudo_rows', 'infer_results', 'load_fitted', 'targets_matrix',
-           'oof_targets', 'holdout_score']
+           'label_shift', 'plot_label_shift', 'pseudo_rows', 'infer_results', 'weights_fingerprint', 'check_fitted_on',
+           'load_fitted', 'targets_matrix', 'oof_targets', 'holdout_score']
 
 # %% ../nbs/03c_infer_tools.ipynb #e02bb91b
 def targets_nll(p, Y, sizes):
@@ -241,7 +242,27 @@ def infer_results(runs, fit, boost, metric, **extra):
     return dict(tta=runs[0]['views'], scales=runs[0]['scales'], folds=list(runs[0]['members']),
                 runs=[str(Path(b['run']).resolve()) for b in runs], blend_weights=np.asarray(fit['weights']).tolist(),
                 temperatures=fit['temps'], priors=None if pri is None else pri.tolist(), thresholds=fit['thresholds'],
-                oof=oof, **({'fitted_from': fit['source']} if fit.get('source') else {}), **extra)
+                oof=oof, fitted_on=[weights_fingerprint(b['run']) for b in runs],
+                **({'fitted_from': fit['source']} if fit.get('source') else {}), **extra)
+
+def weights_fingerprint(run):
+    """A hash of the model `run` predicts with: its train/model.json (config, folds trained) and each trained fold's
+    stages.json end hashes (the weights' hash after each training stage), which travel with a packed run"""
+    t = Path(run)/'train'
+    cfg = load_json(t/'model.json')
+    ends = {k: [s.get('end_hash') for s in load_json(f)] if (f := t/f'fold{k}'/'stages.json').exists() else None
+            for k in cfg.get('folds_trained', [])}
+    return hashlib.sha1(json.dumps([cfg, ends], sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+def check_fitted_on(path, fitted, runs):
+    "Refuse an infer.json (read as `fitted`) fitted on other weights than the run folders `runs` hold now"
+    was, now, by = fitted.get('fitted_on'), [weights_fingerprint(r) for r in runs], (fitted.get('runs') or ['?'])[0]
+    again = f'run 04_infer again on {by} (overwrite=True) to fit them on the weights it holds now'
+    if was is None: raise CompError(f'{path} does not record which weights it was fitted on (an older compnb): {again}')
+    changed = [str(r) for r, a, b in zip(runs, was, now) if a != b] or [str(r) for r in runs]
+    if was != now:
+        raise CompError(f'{path} was fitted on other weights than {", ".join(changed)} hold(s) now (03_train re-run '
+                        f'or resumed since): its temperatures, blend weights, priors and thresholds are stale; {again}')
 
 def load_fitted(path, runs, ckpts='best', orig_weight=1.0, average='prob'):
     "What an earlier 04 fitted on OOF (temperatures, blend weights, priors, thresholds), read from its infer.json"
@@ -254,6 +275,7 @@ def load_fitted(path, runs, ckpts='best', orig_weight=1.0, average='prob'):
     diff = [f'{k}={was[k]!r} (now {v!r})' for k, v in now.items() if k in was and was[k] != v]
     if diff: raise CompError(f'{path} was fitted with {", ".join(diff)}: run 04_infer with the same settings, or '
                              "without fitted= to fit again")
+    check_fitted_on(path, r, [b['run'] for b in runs])
     pri = r.get('priors')
     return dict(p=None, temps=r['temperatures'], weights=np.asarray(r['blend_weights'], float), oof=r.get('oof'),
                 priors=None if pri is None else np.asarray(pri, float), thresholds=r.get('thresholds'),

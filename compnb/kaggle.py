@@ -4,7 +4,7 @@
 
 # %% ../nbs/06_kaggle.ipynb #57112e93
 from __future__ import annotations
-import os, re, sys, json, shutil, zipfile, datetime, subprocess
+import os, re, sys, json, uuid, shutil, zipfile, datetime, subprocess
 from pathlib import Path
 from importlib import metadata
 import pandas as pd
@@ -93,9 +93,15 @@ PACK_WHEELS = {
     'imagehash': 'imported by compnb.dups',
 }
 
+_KERNEL_SLUG = re.compile(r'(?=.{5,50}$)[a-z0-9]+(?:-[a-z0-9]+)*')  # a notebook's slug, as Kaggle accepts it
+
+def _slugify(s):
+    "`s` as Kaggle turns a title into a slug: lower-case letters and digits, anything else between them one hyphen"
+    return re.sub(r'[^a-z0-9]+', '-', str(s).lower()).strip('-')
+
 def _slug(s, n=50):
-    "A Kaggle slug: lower-case letters, digits and hyphens, 6–50 characters (datasets need 6, notebooks 5)"
-    s = re.sub(r'[^a-z0-9]+', '-', str(s).lower()).strip('-')[:n].strip('-')
+    "A slug for a dataset or notebook: `_slugify`d, at most `n` characters, padded below 6 (datasets need 6)"
+    s = _slugify(s)[:n].strip('-')
     return (s + '-compnb')[:n] if len(s) < 6 else s
 
 def _used_checkpoints(train, ckpts):
@@ -122,41 +128,74 @@ def _blended(run, fitted):
                              f'found: {rows_text(gone, 5)}. Restore them, or re-run 04_infer without runs=')
     return others
 
+def _checked_infer(run):
+    "(infer.json, the runs it blends): refused unless it was fitted on the weights those runs hold now"
+    from compnb.infer import check_fitted_on
+    run = Path(run)
+    if not (run/'train'/'model.json').exists():
+        raise CompError(f'{run/"train"/"model.json"} not found: run 03_train with run_dir={run} first')
+    fitted = _infer_json(run)
+    others = _blended(run, fitted)
+    check_fitted_on(run/'infer'/'infer.json', fitted, [run, *others])  # the check 04 makes on Kaggle, made here
+    return fitted, others
+
+def _blend_names(others): return [f'blend/{i}-{Path(o).name}' for i, o in enumerate(others, 1)]
+
 def _copy_train(src, dst, ckpts):
-    "A run's model files and the checkpoints 04_infer loads for `ckpts`, copied to `dst/train`"
+    "A run's model files, and per fold stages.json and the checkpoints 04_infer loads for `ckpts`, to `dst/train`"
     def copy(a, b):
         b.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(a, b)
     for f in ('model.json', 'oof.csv', 'metrics.json'):
         if (src/'train'/f).exists(): copy(src/'train'/f, dst/'train'/f)
-    for p in _used_checkpoints(src/'train', ckpts): copy(p, dst/'train'/p.parent.name/p.name)
+    used = _used_checkpoints(src/'train', ckpts)
+    for p in used: copy(p, dst/'train'/p.parent.name/p.name)
+    for fd in sorted({p.parent for p in used}):  # what infer.json's weights fingerprint reads, checked on Kaggle
+        if (fd/'stages.json').exists(): copy(fd/'stages.json', dst/'train'/fd.name/'stages.json')
 
 def pack_weights(run, out, slug, user):
     "The weights dataset: the run's model files, split, parameters and infer.json, and every run it blends"
     run, w = Path(run), Path(out)
-    if not (run/'train'/'model.json').exists():
-        raise CompError(f'{run/"train"/"model.json"} not found: run 03_train with run_dir={run} first')
-    fitted = _infer_json(run)
-    ckpts, others = fitted.get('ckpts', 'best'), _blended(run, fitted)
+    fitted, others = _checked_infer(run)
+    ckpts = fitted.get('ckpts', 'best')
     _copy_train(run, w, ckpts)
     for sub in ('split', 'params'):
         if (run/sub).is_dir(): shutil.copytree(run/sub, w/sub, ignore=shutil.ignore_patterns('*.png'))
     (w/'infer').mkdir(parents=True)
     for f in ('infer.json', 'boost.csv'):
         if (run/'infer'/f).exists(): shutil.copy2(run/'infer'/f, w/'infer'/f)
-    blends = [f'blend/{i}-{o.name}' for i, o in enumerate(others, 1)]
+    blends = _blend_names(others)
     for o, b in zip(others, blends): _copy_train(o, w/b, ckpts)
     save_json({'title': f'compnb weights {run.name}'[:50], 'id': f'{user}/{slug}', 'licenses': [{'name': 'CC0-1.0'}]},
               w/'dataset-metadata.json')
     return w, blends
 
 # %% ../nbs/06_kaggle.ipynb #69fd7058
-def _compnb_wheel(out):
-    "Build compnb's wheel from its source into `out` (offline when setuptools is installed: no build isolation)"
+def _find_links(find_links):
+    "The wheel folders `find_links` names (comma-separated)"
+    return [Path(d.strip()) for d in str(find_links or '').split(',') if d.strip()]
+
+def _installed_wheel(find_links):
+    "The wheel of the installed compnb version in the `find_links` folder(s); a `CompError` when there is none"
+    import compnb
+    v = compnb.__version__
+    found = sorted(p for d in _find_links(find_links) for p in d.glob(f'compnb-{v}-*.whl'))
+    if not found:
+        raise CompError(f'compnb {v} is installed from a wheel, not a clone, so pack cannot build its wheel: pass '
+                        f'--find-links DIR (find_links=) holding the compnb-{v}-*.whl you installed, or pack from a '
+                        'clone (pip install -e .)' + (f'; there is none in {find_links}' if find_links else ''))
+    return found[0]
+
+def _compnb_wheel(out, find_links=''):
+    """compnb's wheel in `out`: built from the clone of an editable install (offline when setuptools is installed: no
+    build isolation), else the installed version's wheel taken from `find_links`"""
     import importlib.util
-    root = project_root(Path(__file__).parent)
+    root = source_root()
     if root is None:
-        raise CompError('pack_wheels builds compnb from its source: run it from a clone (pip install -e .)')
+        whl = _installed_wheel(find_links)
+        log(f"wheels: compnb's from {whl} (compnb is installed from a wheel, not a clone)")
+        shutil.copy2(whl, Path(out)/whl.name)
+        return Path(out)/whl.name
     iso = ['--no-build-isolation'] if importlib.util.find_spec('setuptools') else []
     r = subprocess.run([sys.executable, '-m', 'pip', 'wheel', '--no-deps', '-q', *iso, '-w', str(out), str(root)],
                        capture_output=True, text=True)
@@ -165,20 +204,23 @@ def _compnb_wheel(out):
 
 def pack_wheels(out, slug, user, python='3.11', deps=True, find_links=''):
     """The wheels dataset: compnb's wheel and, with `deps`, `PACK_WHEELS` at the installed versions for Kaggle's
-    `python` (from the index, or offline from the wheel folder `find_links`), and requirements.txt"""
+    `python` (from the index, or offline from the wheel folder(s) `find_links`), and requirements.txt"""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    whl = _compnb_wheel(out)
+    whl = _compnb_wheel(out, find_links)
     pins = [f'{n}=={metadata.version(n)}' for n in PACK_WHEELS] if deps else []
     plat = ['--python-version', str(python), '--platform', 'manylinux_2_28_x86_64',
             '--platform', 'manylinux2014_x86_64', '--platform', 'any']  # Linux x86-64, as Kaggle's image
-    src = ['--no-index', '--find-links', str(find_links)] if find_links else []
+    src = ['--no-index', *[a for d in _find_links(find_links) for a in ('--find-links', str(d))]] if find_links else []
     r = subprocess.run([sys.executable, '-m', 'pip', 'download', '--no-deps', '-q', '--only-binary', ':all:', *plat,
                         *src, '-d', str(out), *pins], capture_output=True, text=True) if pins else None
     if r is not None and r.returncode:
         raise CompError(f'pip download failed (it needs the network, or find_links naming a folder of wheels): '
                         f'{r.stderr.strip().splitlines()[-1:]}')
-    if not deps: log(f"wheels: compnb's alone (deps=False): the Kaggle image's {', '.join(PACK_WHEELS)} serve")
+    if not deps:
+        log(f"WARNING: wheels: compnb's alone (deps=False): the notebook runs only on an image that already has "
+            f"{', '.join(PACK_WHEELS)} at compnb's versions (tests, a custom image); Kaggle's image lacks fastai "
+            '2.8.7, iterative-stratification and imagehash')
     (out/'requirements.txt').write_text('\n'.join([f'compnb=={whl.name.split("-")[1]}', *pins]) + '\n')
     save_json({'title': 'compnb wheels', 'id': f'{user}/{slug}', 'licenses': [{'name': 'other'}]},
               out/'dataset-metadata.json')
@@ -227,16 +269,16 @@ def _stage_cells(stage):
 
 def _run_params(run, comp, blends):
     """04_infer's parameters as the run used them, pointed at the competition's folder on Kaggle, at the runs it
-    blends and at its infer.json (paths inside the weights dataset)"""
+    blends and at its infer.json (paths inside the weights dataset), without a holdout"""
     ip = Path(run)/'params'/'04_infer.yaml'
     p = (load_yaml(ip) or {}) if ip.exists() else {}
     fit, n = _infer_json(run), len([r for r in str(p.get('runs') or '').split(',') if r.strip()])
     if n != len(blends) or fit.get('ckpts', p.get('ckpts')) != p.get('ckpts', fit.get('ckpts')):
         raise CompError(f"{ip} and {Path(run)/'infer'/'infer.json'} disagree (a 04_infer that stopped early?): "
                         f'run 04_infer with run_dir={run} again')
-    local = ('data', 'run_dir', 'overwrite', 'runs', 'device', 'fitted')
+    local = ('data', 'run_dir', 'overwrite', 'runs', 'device', 'fitted', 'holdout')
     return dict({k: v for k, v in p.items() if k not in local}, data=comp, run_dir='', runs=','.join(blends),
-                fitted='infer/infer.json')
+                fitted='infer/infer.json', holdout=0.0)  # Kaggle's test set, never held-out training rows
 
 # %% ../nbs/06_kaggle.ipynb #6dbf844e
 def _kernel_meta(user, name, comp, sources):
@@ -252,10 +294,11 @@ def check_kernel_meta(meta, folder):
                       'enable_internet', 'dataset_sources', 'competition_sources', 'kernel_sources', 'model_sources']
     if miss := [k for k in need if k not in meta]: errs.append(f'fields missing: {miss}')
     user, _, slug = str(meta.get('id', '')).partition('/')
-    if not user or not 5 <= len(slug) <= 50 or _slug(slug) != slug:
-        errs.append(f"id {meta.get('id')!r} is not 'user/slug' with a slug of 5–50 of a-z, 0-9 and -")
+    if not user or not _KERNEL_SLUG.fullmatch(slug):
+        errs.append(f"id {meta.get('id')!r} is not 'user/slug' with a slug of 5–50 characters: a-z and 0-9, single "
+                    'hyphens between them')
     title = str(meta.get('title', ''))
-    if not 5 <= len(title) <= 50 or _slug(title) != slug:
+    if not 5 <= len(title) <= 50 or _slugify(title) != slug:
         errs.append(f'title {title!r} must have 5–50 characters and resolve to the slug {slug!r} (else Kaggle renames)')
     if meta.get('language') not in ('python', 'r', 'rmarkdown'): errs.append(f"language {meta.get('language')!r}")
     if meta.get('kernel_type') not in ('script', 'notebook'): errs.append(f"kernel_type {meta.get('kernel_type')!r}")
@@ -291,17 +334,38 @@ def pack_notebook(run, out, comp, weights_slug, wheels_slug, user, blends=()):
     return out/f'{name}.ipynb'
 
 # %% ../nbs/06_kaggle.ipynb #11bfd0cd
+def _holdout_note(run):
+    "A log line when the run's 04_infer predicted held-out training rows (holdout > 0), which the pack does not"
+    ip = Path(run)/'params'/'04_infer.yaml'
+    h = float(((load_yaml(ip) or {}) if ip.exists() else {}).get('holdout') or 0)
+    if h: log(f"{Path(run).name}'s 04_infer ran with holdout={h:g} (its test set: held-out training rows); the packed "
+              "notebook runs with holdout=0, so it predicts the competition's test images")
+
 def pack(run_dir, out, comp='', wheels=True, user='', python='3.11', deps=True, find_links=''):
-    "Weights, wheels and notebook folders under `out` for an internet-off Kaggle code competition"
+    """Weights, wheels and notebook folders under `out` for an internet-off Kaggle code competition: all checked
+    first, built in a temporary sibling folder, renamed to `out` at the end (nothing is left when a step fails)"""
     run, out = Path(run_dir), Path(out)
     if not run.is_dir(): raise CompError(f'run_dir={str(run)!r}: no such run folder')
-    comp = comp or _comp_slug(run)
-    user = user or kaggle_user()
     if out.exists() and any(out.iterdir()): raise CompError(f'{out} is not empty: pack into a new folder')
+    comp, user = comp or _comp_slug(run), user or kaggle_user()
+    _, others = _checked_infer(run)
+    blends = _blend_names(others)
+    _run_params(run, comp, blends)  # params/04_infer.yaml agrees with infer.json
+    if wheels and source_root() is None: _installed_wheel(find_links)  # a wheel install needs its wheel at hand
+    _holdout_note(run)
     ws, wh = _slug(f'{run.name}-weights'), 'compnb-wheels'
-    w, blends = pack_weights(run, out/'weights', ws, user)
-    res = dict(weights=w, notebook=pack_notebook(run, out/'notebook', comp, ws, wh, user, blends))
-    if wheels: res['wheels'] = pack_wheels(out/'wheels', wh, user, python, deps, find_links)
+    tmp = out.parent/f'.{out.name}.partial-{uuid.uuid4().hex[:8]}'
+    tmp.mkdir(parents=True)
+    try:
+        pack_weights(run, tmp/'weights', ws, user)
+        nb = pack_notebook(run, tmp/'notebook', comp, ws, wh, user, blends)
+        if wheels: pack_wheels(tmp/'wheels', wh, user, python, deps, find_links)
+        if out.exists(): out.rmdir()  # empty (checked above)
+        tmp.rename(out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    res = dict(weights=out/'weights', notebook=out/nb.relative_to(tmp), **({'wheels': out/'wheels'} if wheels else {}))
     if blends: log(f'packed the {len(blends)} run(s) {run.name} blends: {", ".join(blends)} in the weights dataset')
     if user == 'YOUR_KAGGLE_USERNAME':
         log('no Kaggle user name found: edit YOUR_KAGGLE_USERNAME in the *-metadata.json files')

@@ -32,8 +32,8 @@ def git_info(path=None, paths=SOURCE):
 def code_info():
     "compnb's version, plus the git revision and dirty flag of its source when it is installed from a clone"
     import compnb
-    pkg = Path(compnb.__file__).resolve().parent
-    g = git_info(pkg.parent) if project_root(pkg) == pkg.parent else None
+    root = source_root()
+    g = git_info(root) if root else None
     return dict(g or {}, version=compnb.__version__)
 
 _COLS = dict(run='TEXT', run_dir='TEXT', stage='TEXT', time='TEXT', status='TEXT', seconds='REAL', metric='TEXT',

@@ -29,8 +29,23 @@ def _top_k(values, vocab):
     n = s.str.split().str.len()
     return int(n.iloc[0]) if n.min() >= 2 and n.nunique() == 1 else 0
 
+def _positive(label_col, vocab):
+    "The class a binary column's probability is of: the one its name names (is_iceberg, has_cactus), else vocab[1]"
+    norm = lambda s: re.sub(r'[^a-z0-9]', '', str(s).lower())
+    name = re.sub(r'^(is|has|prob|p)_', '', str(label_col).lower())
+    return next((v for v in vocab for n in (label_col, name) if norm(v) and norm(v) == norm(n)), vocab[1])
+
+def _hard_labels_note(vals, label_col, vocab, metric):
+    "A binary column holding integer classes, written as hard labels: the one line saying how to get probabilities"
+    s = pd.Series(list(vals), dtype=object).astype(str).str.strip()
+    if len(vocab) != 2 or not len(s) or not (s.str.fullmatch(r'-?\d+').all() and set(s) <= set(vocab)): return None
+    if (m := METRICS.get(metric)) is not None and m.probs: return None
+    return (f"submission: hard labels {vocab} in {label_col!r} (sample_submission holds integer classes and "
+            f"{repr(metric) if metric else 'the metric'} scores decisions); an AUC or log-loss competition wants "
+            f"metric=roc_auc (or log_loss), which writes the probability of class {_positive(label_col, vocab)!r}")
+
 def submission_format(sample_sub, label_col, vocab, multi_label=False, metric=''):
-    "How sample_submission (and `metric`) want predictions written: kind probs | binary | tags | topk | label, and why"
+    "How sample_submission (and `metric`) want predictions: kind probs | binary | tags | topk | label, why, a note"
     cols, vocab, m = list(sample_sub.columns), [str(v) for v in vocab], METRICS.get(metric)
     if set(vocab) <= set(cols): return dict(kind='probs', why=f'a probability column per class ({len(vocab)})')
     if multi_label: return dict(kind='tags', why=f'tags above their thresholds, space-joined, in {label_col!r}')
@@ -38,10 +53,11 @@ def submission_format(sample_sub, label_col, vocab, multi_label=False, metric=''
     if k: return dict(kind='topk', k=int(k[1]), why=f'the {k[1]} most likely labels in {label_col!r} ({metric})')
     if len(vocab) == 2 and len(cols) == 2 and (_probability_like(vals) or (m is not None and m.probs)):
         how = 'sample_submission holds probabilities' if _probability_like(vals) else f'{metric} scores probabilities'
-        return dict(kind='binary', positive=vocab[1],
-                    why=f'the probability of class {vocab[1]!r} in {label_col!r} ({how})')
+        pos = _positive(label_col, vocab)
+        return dict(kind='binary', positive=pos, why=f'the probability of class {pos!r} in {label_col!r} ({how})')
     if k := _top_k(vals, vocab): return dict(kind='topk', k=k, why=f'the {k} most likely labels in {label_col!r}')
-    return dict(kind='label', why=f'the most likely label in {label_col!r}')
+    note = _hard_labels_note(vals, label_col, vocab, metric)
+    return dict(kind='label', why=f'the most likely label in {label_col!r}', **({'note': note} if note else {}))
 
 # %% ../nbs/03d_submission.ipynb #5b1d0a08
 def make_submission(sample_sub, id_col, label_col, probs, vocab, label_delim=' ', thresh=0.5, multi_label=False,

@@ -3,6 +3,7 @@ against local stand-ins for /kaggle/input and /kaggle/working."""
 import json, os, shutil, site, subprocess, sys
 from pathlib import Path
 import torch
+import compnb
 from conftest import COMPNB, exec_nb
 from compnb.core import load_json
 from compnb.kaggle import check_kernel_meta
@@ -43,6 +44,7 @@ def test_packed_notebook_from_the_wheel(sample_run, runs, tmp_path):
     r = subprocess.run([COMPNB, 'pack', str(main), str(pack), '--comp', 'digits-sample', '--no-deps', '--user', 'me'],
                        capture_output=True, text=True)
     assert r.returncode == 0, r.stderr[-2000:]
+    assert 'WARNING' in r.stdout and 'fastai 2.8.7' in r.stdout  # --no-deps: not for Kaggle's image
     nbdir, w = pack/'notebook', pack/'weights'
     km = json.loads((nbdir/'kernel-metadata.json').read_text())
     assert check_kernel_meta(km, nbdir) and km['enable_internet'] is False and km['kernel_type'] == 'notebook'
@@ -50,7 +52,7 @@ def test_packed_notebook_from_the_wheel(sample_run, runs, tmp_path):
     packed = w/'blend'/'1-other'/'train'/'fold0'/'best.pth'  # the blended run travels too
     assert packed.read_bytes() == (other/'train'/'fold0'/'best.pth').read_bytes()
     assert load_json(w/'infer'/'infer.json')['blend_weights'] == load_json(main/'infer'/'infer.json')['blend_weights']
-    assert (pack/'wheels'/'requirements.txt').read_text().split() == ['compnb==0.0.1']
+    assert (pack/'wheels'/'requirements.txt').read_text().split() == [f'compnb=={compnb.__version__}']
     # stand-ins for Kaggle's read-only inputs and writable working folder
     inp, work = tmp_path/'kaggle'/'input', tmp_path/'kaggle'/'working'
     inp.mkdir(parents=True); work.mkdir(parents=True)
