@@ -166,9 +166,12 @@ def project_root(start=None):
 
 WORKSPACE = '.compnb-workspace'
 def workspace_root(start=None):
-    "The workspace `compnb init` made above `start` (cwd by default): the folder holding `.compnb-workspace`, or None"
+    "The workspace (`compnb init`'s `.compnb-workspace`) above `start` (cwd by default), unless a clone is nearer"
     p = Path(start or os.getcwd()).resolve()
-    return next((d for d in [p, *p.parents] if (d/WORKSPACE).is_file()), None)
+    for d in [p, *p.parents]:
+        if (d/WORKSPACE).is_file(): return d
+        if project_root(d) == d: return None  # a compnb clone inside a workspace keeps its own nbs/ and runs/
+    return None
 
 def source_root():
     "The clone compnb runs from when it is installed editable, else None (a wheel install, even in a venv in a clone)"
