@@ -1,4 +1,4 @@
-import atexit, os, sys, subprocess, types
+import atexit, os, site, sys, subprocess, types
 from pathlib import Path
 import pytest
 
@@ -26,6 +26,38 @@ def runs(tmp_path, monkeypatch):
     "Isolated runs root (ledger included)"
     monkeypatch.setenv('COMPNB_RUNS', str(tmp_path/'runs'))
     return tmp_path/'runs'
+
+
+SCRIPTS = {'papermill': 'papermill.__main__:papermill'}  # commands of the shared packages that users type
+
+def fresh_venv(path, wheels=()):
+    """A new venv at `path` that sees this venv's packages (torch, timm, fastai, pandas, papermill: what a user or
+    Kaggle's image already has) through a plain path line in a .pth file. Python does not read the .pth files of a
+    folder added that way, so the clone's editable compnb stays out: compnb comes only from `wheels` installed into
+    it. Nothing is installed twice. Returns its python; its bin/ has the `papermill` command too."""
+    subprocess.run([sys.executable, '-m', 'venv', '--without-pip', str(path)], check=True)
+    py = Path(path)/'bin'/'python'
+    lib = subprocess.run([str(py), '-c', 'import sysconfig; print(sysconfig.get_paths()["purelib"])'],
+                         capture_output=True, text=True, check=True).stdout.strip()
+    Path(lib, 'base_packages.pth').write_text(''.join(f'{p}\n' for p in site.getsitepackages() if Path(p).is_dir()))
+    for name, target in SCRIPTS.items():  # as pip writes console scripts: run by the new venv's python
+        mod, fn = target.split(':')
+        f = py.parent/name
+        f.write_text(f'#!{py}\nimport sys\nfrom {mod} import {fn}\nsys.exit({fn}())\n')
+        f.chmod(0o755)
+    if wheels:  # -I: pip would count the editable compnb it sees behind the .pth as installed
+        subprocess.run([str(py), '-m', 'pip', 'install', '-q', '--no-index', '--no-deps', '-I', *map(str, wheels)],
+                       check=True, capture_output=True)
+    return py
+
+
+def user_env(py, **kw):
+    """A user's shell with `py`'s venv first on PATH: no PYTHONPATH or test-only compnb variables, and Jupyter kernels
+    only from that venv (a user-level `python3` kernelspec would run another Python)"""
+    drop = ('PYTHONPATH', 'COMPNB_RUNS', 'COMPNB_NBS', 'IN_TEST', 'VIRTUAL_ENV')
+    env, venv = {k: v for k, v in os.environ.items() if k not in drop}, Path(py).parent.parent
+    return dict(env, PATH=f"{venv/'bin'}{os.pathsep}{env.get('PATH', '')}", JUPYTER_DATA_DIR=str(venv/'share'/'jupyter'),
+                **kw)
 
 
 def need(path):

@@ -1,12 +1,11 @@
 """What users type, as they type it, where they type it: compnb from a built wheel (not the editable clone) in a fresh
 venv, used from a folder outside the repo; the README's `compnb`/`papermill` lines and every file in configs/ through
-the real processes. torch, fastai and the rest come from this venv's site-packages (a path line in a .pth file,
-which does not load that folder's own .pth files, so the clone's editable install stays invisible): nothing is
-installed twice."""
-import json, os, re, shlex, site, sqlite3, subprocess, sys, time
+the real processes (conftest's fresh_venv: nothing is installed twice, the clone's editable compnb stays invisible)."""
+import json, re, shlex, sqlite3, subprocess, sys, time
 from pathlib import Path
 import pytest
-from conftest import ROOT
+from conftest import ROOT, fresh_venv, user_env
+from test_quiet import NOISE
 
 # The one place where typed commands are changed: on the sample, baseline-sized work (128→256 px, 9 epochs, 5 folds)
 # shrinks to seconds. Appended after the typed options, so it wins as any later option does.
@@ -77,40 +76,11 @@ def build_wheel(out):
     return next(Path(out).glob('compnb-*.whl'))
 
 
-SCRIPTS = {'papermill': 'papermill.__main__:papermill'}
-
-def fresh_venv(path, wheels=()):
-    "A new venv that sees this venv's packages except compnb, with `wheels` installed into it; its bin folder"
-    subprocess.run([sys.executable, '-m', 'venv', '--without-pip', str(path)], check=True)
-    sp = next(Path(path).glob('lib/python*/site-packages'))
-    (sp/'_base_packages.pth').write_text('\n'.join(site.getsitepackages()) + '\n')
-    py = Path(path)/'bin'/'python'
-    for w in wheels:  # this venv's pip installs into the new one (--python), so the new one needs no pip of its own
-        subprocess.run([sys.executable, '-m', 'pip', '--python', str(py), 'install', '-q', '--no-index', '--no-deps',
-                        str(w)], check=True, capture_output=True)
-    # the console scripts of the shared packages that users type, run by the new venv's python (as pip would write)
-    for name, target in SCRIPTS.items():
-        mod, fn = target.split(':')
-        f = Path(path)/'bin'/name
-        f.write_text(f'#!{py}\nimport sys\nfrom {mod} import {fn}\nsys.exit({fn}())\n')
-        f.chmod(0o755)
-    return Path(path)/'bin'
-
-
-def clean_env(bin_dir, **kw):
-    "The environment of a user's shell with `bin_dir` first: no test-only compnb variables, no PYTHONPATH"
-    drop = ('PYTHONPATH', 'COMPNB_RUNS', 'COMPNB_NBS', 'IN_TEST', 'VIRTUAL_ENV')
-    env = {k: v for k, v in os.environ.items() if k not in drop}
-    # JUPYTER_DATA_DIR: a user-level `python3` kernelspec elsewhere would run the kernels in another Python
-    return dict(env, PATH=f"{bin_dir}{os.pathsep}{env.get('PATH', '')}", JUPYTER_DATA_DIR=str(bin_dir.parent/'share'),
-                **kw)
-
-
 @pytest.fixture(scope='module')
 def wheel_bin(tmp_path_factory):
     "The bin folder of a fresh venv holding compnb from a wheel built from this clone"
     tmp = tmp_path_factory.mktemp('wheel')
-    return fresh_venv(tmp/'venv', [build_wheel(tmp/'dist')])
+    return fresh_venv(tmp/'venv', [build_wheel(tmp/'dist')]).parent
 
 
 def config_used(run, config):
@@ -137,7 +107,7 @@ def test_readme_lines_as_typed(wheel_bin, tmp_path):
     configs = sorted((ROOT/'configs').glob('*.yaml'))
     lines += [f'compnb run -f configs/{c.name} --data sample --run-dir runs/{c.stem}' for c in configs
               if not any(f'configs/{c.name}' in l for l in lines)]
-    env, cwd, ran = clean_env(wheel_bin), tmp_path, []
+    env, cwd, ran = user_env(wheel_bin/'python'), tmp_path, []
     probe = subprocess.run(['python', '-c', 'import compnb, compnb.core as c; print(compnb.__file__); '
                             'print(c.shipped("nbs")); print(compnb.__version__)'], cwd=cwd, env=env,
                            capture_output=True, text=True, check=True)
@@ -156,6 +126,8 @@ def test_readme_lines_as_typed(wheel_bin, tmp_path):
         ran.append(line)
         if args[:2] == ['compnb', 'init']: cwd = cwd/args[2]  # the README's next lines are typed in the workspace
         if args[:2] == ['compnb', 'params']: assert 'keep_last' in r.stdout
+        if args[0] == 'compnb':  # `papermill` typed directly starts its kernel without compnb's settings
+            assert not [w for w in NOISE if w in r.stdout + r.stderr], (line, r.stdout[-2000:], r.stderr[-2000:])
         if args[:3] == ['compnb', 'run', '-f'] and args[3].startswith('configs/'):
             run = cwd/args[args.index('--run-dir') + 1] if '--run-dir' in args else \
                   next(d for d in set((cwd/'runs').glob('*')) - before if d.is_dir())

@@ -1,26 +1,13 @@
 """Kaggle round trip without the network: a packed inference notebook run with compnb from the packed wheel alone,
 against local stand-ins for /kaggle/input and /kaggle/working."""
-import json, os, shutil, site, subprocess, sys
+import json, os, shutil, subprocess
 from pathlib import Path
 import torch
 import compnb
-from conftest import COMPNB, exec_nb
+from conftest import COMPNB, exec_nb, fresh_venv, user_env
 from compnb.core import load_json
 from compnb.kaggle import check_kernel_meta
 from compnb.sample import make_sample
-
-
-def kaggle_python(tmp):
-    """A fresh venv that sees this venv's packages (torch, timm, fastai, pandas, papermill: "as Kaggle's image has
-    them") through a plain path line in a .pth file. Python does not read the .pth files of a folder added that way,
-    so compnb's editable-install hook stays out: compnb can only come from a wheel installed into the fresh venv."""
-    env = tmp/'kaggle-env'
-    subprocess.run([sys.executable, '-m', 'venv', '--without-pip', str(env)], check=True)
-    py = env/'bin'/'python'
-    lib = subprocess.run([str(py), '-c', 'import sysconfig; print(sysconfig.get_paths()["purelib"])'],
-                         capture_output=True, text=True, check=True).stdout.strip()
-    Path(lib, 'kaggle_image.pth').write_text(''.join(f'{p}\n' for p in site.getsitepackages() if Path(p).is_dir()))
-    return env, py
 
 
 def blended_run(run, tmp):
@@ -59,10 +46,9 @@ def test_packed_notebook_from_the_wheel(sample_run, runs, tmp_path):
     (inp/'digits-sample').symlink_to(make_sample())
     for d, sub in zip(km['dataset_sources'], ('weights', 'wheels')): (inp/d.split('/')[1]).symlink_to(pack/sub)
     # a python with the image's packages and without compnb, until the packed wheel is installed
-    env, py = kaggle_python(tmp_path)
-    clean = {k: v for k, v in os.environ.items() if k not in ('PYTHONPATH', 'COMPNB_RUNS', 'VIRTUAL_ENV')}
-    clean.update(COMPNB_KAGGLE_INPUT=str(inp), COMPNB_KAGGLE_WORKING=str(work), KAGGLE_KERNEL_RUN_TYPE='Batch',
-                 JUPYTER_DATA_DIR=str(tmp_path/'jupyter'))
+    py = fresh_venv(tmp_path/'kaggle-env')
+    env = py.parent.parent
+    clean = user_env(py, COMPNB_KAGGLE_INPUT=str(inp), COMPNB_KAGGLE_WORKING=str(work), KAGGLE_KERNEL_RUN_TYPE='Batch')
     run = lambda *a: subprocess.run([str(py), *a], env=clean, cwd=str(work), capture_output=True, text=True)
     assert 'No module named' in run('-c', 'import compnb').stderr
     # -I: pip would take the editable compnb of the venv behind the .pth for this one

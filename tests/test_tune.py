@@ -1,7 +1,7 @@
 """`compnb tune` on the sample: a 6-trial study on 2 worker processes with a clearly bad lr (pruned), two processes
 joining one study at once, and a worker killed mid-trial whose trial is failed and retried when the command is re-run.
-The later studies reuse the first one's split (a study makes its split only when its folder has none). Then what a
-competitor types: epochs and lr searched (6 trials, 2 workers), and README's space.yaml as typed."""
+The later studies reuse the first one's split (a study makes its split only when its folder has none). The 6-trial
+study searches epochs too, the first thing a competitor searches; README's space.yaml runs as typed."""
 import os, re, shutil, signal, subprocess, time, types
 import pandas as pd, pytest
 from conftest import COMPNB, ROOT
@@ -41,13 +41,14 @@ def with_split(six, root, name):
 
 @pytest.fixture(scope='module')
 def six(tmp_path_factory):
-    """compnb tune -f space.yaml --trials 6 --workers 2, lr 1e-2 or 1e3: each worker samples 1e-2, 1e-2, then 1e3, so
-    the bad lr starts after good trials finished; the median pruner stops it (and may stop a slow good one) after its
-    first epoch"""
+    """compnb tune -f space.yaml --trials 6 --workers 2 with epochs searched (issue #24: the report's own columns, epochs
+    among them, collided with searched names), lr 1e-2 or 1e3: each worker samples 1e-2 (2 epochs), 1e-2 (4), then 1e3,
+    so the bad lr starts after good trials finished; the median pruner stops it (and may stop a slow good one) after
+    its first epoch. (Seeds checked by replaying TPESampler's draws in the space's order.)"""
     root = tmp_path_factory.mktemp('tune')/'runs'
     space = root.parent/'space.yaml'
-    space.write_text('lr: choice(1e-2, 1e3)\nmixup: uniform(0, 0.4)\nepochs: 2\nn_folds: 3\n'
-                     'pruner: {n_startup_trials: 1, n_warmup_steps: 0}\nsampler: {seed: 10}\n')
+    space.write_text('lr: choice(1e-2, 1e3)\nmixup: uniform(0, 0.4)\nepochs: choice(2, 4)\nn_folds: 3\n'
+                     'pruner: {n_startup_trials: 1, n_warmup_steps: 0}\nsampler: {seed: 116}\n')
     out = finish(sh(root, 'tune', '-f', space, '--trials', 6, '--workers', 2))
     return types.SimpleNamespace(root=root, space=space, out=out, study=load(root, 'space'))
 
@@ -60,13 +61,21 @@ def test_six_trials_two_workers(six, capsys, monkeypatch):
     status = {r.params['trial']: r.status for r in rows.itertuples()}
     assert status == {n: {'COMPLETE': 'ok', 'PRUNED': 'pruned'}[s] for n, s in states.items()}
     assert {'lr', 'mixup', 'epochs', 'study', 'trial'} <= set(rows.params.iloc[0])
+    for t in six.study.trials:  # each trial trains the epochs it drew, as `compnb run --epochs N` would
+        trained = load_yaml(six.root/'space'/f'trial-{t.number:04d}'/'params'/'03_train.yaml')
+        assert trained['epochs'] == [t.params['epochs']] and trained['lrs'] == [t.params['lr']]
+        if t.state.name == 'COMPLETE': assert sorted(t.intermediate_values) == list(range(t.params['epochs']))
+    assert {2, 4} == {t.params['epochs'] for t in six.study.trials}
+    table = pd.read_csv(six.root/'space'/'trials.csv').set_index('trial')
+    assert {'epochs', 'params_epochs', 'params_lr'} <= set(table.columns)
+    assert all(table.loc[t.number, 'params_epochs'] == t.params['epochs'] for t in six.study.trials)
     folder = six.root/'space'
     for f in ('trials.csv', 'importance.csv', 'history.png', 'best.yaml', 'split/folds.csv'): assert (folder/f).exists()
     assert list(read_ledger(six.root).stage) == ['02_split']  # the split made once, in the study folder
     best = load_config(folder/'best.yaml')
     check_params(best, STAGES)  # what compnb run -f best.yaml checks before it runs anything
     assert declared('03_train', best)['lr'] == six.study.best_trial.params['lr'] == 0.01
-    assert load_yaml(folder/'best.yaml')['03_train']['mixup'] == six.study.best_trial.params['mixup']
+    assert load_yaml(folder/'best.yaml')['03_train'] == six.study.best_trial.params
     assert 'trials: ' in six.out and 'best.yaml' in six.out
     from compnb.cli import main
     capsys.readouterr()
@@ -125,45 +134,26 @@ def test_killed_worker_trial_failed_and_retried(six, tmp_path):
     assert rows.loc['trial-0001', 'status'] == 'ok' and len(rows) == 2
 
 
-def test_epochs_and_lr_searched(tmp_path):
-    """The search a competitor types first (issue #24): epochs and lr, 6 trials on 2 workers. The report's own columns
-    (trial, state, cv, value, epochs …) cannot collide with searched names; each trial trains the epochs it drew, as
-    `compnb run --epochs N` would (N per stage; the sample has one), and reports one pruner step per epoch"""
-    root, space = tmp_path/'runs', tmp_path/'space.yaml'
-    space.write_text('epochs: choice(2, 4)\nlr: loguniform(1e-5, 1e-1)\nsampler: {seed: 0}\n')
-    out = finish(sh(root, 'tune', '-f', space, '--trials', 6, '--workers', 2, '--data', 'sample'))
-    folder, study = root/'space', load(root, 'space')
-    assert (folder/'best.yaml').exists() and 'best.yaml' in out, out[-3000:]
-    assert sorted(t.number for t in study.trials) == list(range(6))
-    for t in study.trials:
-        assert t.state.name in ('COMPLETE', 'PRUNED'), out[-3000:]
-        trained = load_yaml(folder/f'trial-{t.number:04d}'/'params'/'03_train.yaml')
-        assert trained['epochs'] == [t.params['epochs']] and trained['lrs'] == [t.params['lr']]
-        if t.state.name == 'COMPLETE': assert sorted(t.intermediate_values) == list(range(t.params['epochs']))
-    table = pd.read_csv(folder/'trials.csv').set_index('trial')
-    assert {'epochs', 'params_epochs', 'params_lr'} <= set(table.columns)
-    assert all(table.loc[t.number, 'params_epochs'] == t.params['epochs'] for t in study.trials)
-    assert load_yaml(folder/'best.yaml')['03_train'] == study.best_trial.params
-
-
 def readme_space():
     "The space.yaml of README's tuning section, as a reader copies it"
     text = (ROOT/'README.md').read_text()
     return re.search(r'`space\.yaml` is a `compnb run -f` config[^\n]*\n\n```yaml\n(.*?)```', text, re.S)[1]
 
 
+SHRINK = ['--size', '32', '--epochs', '1', '--arch', 'test_resnet']  # the sample's work in seconds (the line wins)
+
 def test_readme_space_runs(tmp_path):
     """README's space.yaml, as typed, where data/bee_health is the sample: one trial through `compnb tune`, its searched
-    size fixed to the sample's 32 px on the command line (a `--name value` there wins over the space)"""
+    size fixed to the sample's 32 px, its resnet18 and epochs shrunk on the command line (the line wins over the space)"""
     from compnb.sample import make_sample
     (tmp_path/'data').mkdir()
     (tmp_path/'data'/'bee_health').symlink_to(make_sample())
     (tmp_path/'space.yaml').write_text(readme_space())
-    p = subprocess.Popen([COMPNB, 'tune', '-f', 'space.yaml', '--trials', '1', '--size', '32'], cwd=tmp_path,
+    p = subprocess.Popen([COMPNB, 'tune', '-f', 'space.yaml', '--trials', '1', *SHRINK], cwd=tmp_path,
                          env=dict(os.environ, COMPNB_RUNS=str(tmp_path/'runs'), **ENV), stdout=subprocess.PIPE,
                          stderr=subprocess.STDOUT, text=True)
     out = finish(p)
     (t,) = load(tmp_path/'runs', 'space').trials
     assert t.state.name == 'COMPLETE' and set(t.params) == {'lr', 'aug', 'mixup'}, out[-3000:]
     best = load_yaml(tmp_path/'runs'/'space'/'best.yaml')
-    assert (best['arch'], best['size'], best['02_split']) == ('resnet18', 32, {'n_folds': 5})
+    assert (best['arch'], best['size'], best['epochs'], best['02_split']) == ('test_resnet', 32, 1, {'n_folds': 5})
