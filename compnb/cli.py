@@ -103,8 +103,11 @@ def cmd_compare(baseline:str='',  # run to measure the score boost against
                 plot:bool=False):  # also write cv_lb.png in the runs root
     "The runs sorted by CV, with LB and the score boost against a baseline (--study: a study's trials)"
     df = compare_study(study, root or None).drop(columns='error') if study else compare(root or None, baseline, stage)
-    with pd.option_context('display.width', 200, 'display.max_columns', 30):
+    with pd.option_context('display.width', 200, 'display.max_columns', 40):
         print(df.to_string(index=False) if len(df) else 'no runs yet')
+    if not study and len(df) and df.group.max() > 1:
+        print(f'groups 2-{df.group.max()}: CV measured on other data, split, folds or metric than group 1 (see why); '
+              'not ranked against it')
     if plot and study: print(f'report: {study_report(study, root or None, show=False).folder}')
     elif plot:
         plot_cv_lb(df, Path(root or runs_root())/'cv_lb.png')

@@ -13,7 +13,7 @@ from .metrics import METRICS
 from .runner import check_params, run_stage, StageFailed
 
 # %% auto #0
-__all__ = ['find_run', 'add_lb', 'read_lb', 'higher_is_better', 'compare', 'plot_cv_lb', 'sweep']
+__all__ = ['find_run', 'add_lb', 'read_lb', 'higher_is_better', 'measured_on', 'group_runs', 'compare', 'plot_cv_lb', 'sweep']
 
 # %% ../nbs/04b_experiments_tools.ipynb #162cc3e8
 def find_run(run, root=None):
@@ -51,29 +51,65 @@ def higher_is_better(metric):
     return True if m is None else m.higher
 
 # %% ../nbs/04b_experiments_tools.ipynb #cf83d321
-_SHOW = ['arch', 'size', 'epochs', 'loss', 'aug', 'mixup', 'cutmix', 'balanced', 'freeze_pct', 'fold']
-_COMPARE = ['run', 'time', *_SHOW, 'metric', 'cv', 'mean', 'std', 'lb', 'cv_delta', 'lb_delta', 'seconds', 'git_dirty']
+_SHOW = ['arch', 'pretrained', 'sizes', 'epochs', 'lr', 'aug', 'loss', 'ema', 'mixup', 'cutmix', 'balanced', 'fold']
+_INFER = ['tta', 'ckpts']  # 04_infer's deciding choices, from the run's latest ok 04_infer row
+_COMPARE = ['group', 'run', 'time', *_SHOW, *_INFER, 'metric', 'folds', 'cv', 'mean', 'std', 'lb', 'cv_delta',
+            'lb_delta', 'seconds', 'git_dirty', 'why']
 
-def _rows(t):
-    return pd.DataFrame([dict(run=r.run, time=r.time, **{k: r.params.get(k) for k in _SHOW}, metric=r.metric, cv=r.cv,
+def measured_on(r):
+    "What a ledger row's CV measures: data fingerprint, split (folds.csv hash), folds in the CV, metric"
+    mj = Path(r.run_dir)/'train'/'model.json'
+    try: m = load_json(mj) if mj.exists() else {}
+    except Exception: m = {}
+    folds = r.metrics.get('folds') if isinstance(r.metrics, dict) else None
+    return dict(data=str(m.get('data_fingerprint') or r.data or ''), split=str(m.get('folds_hash') or ''),
+                folds=len(folds) if folds else None, metric=r.metric)
+
+def _rows(t, infer):
+    return pd.DataFrame([dict(run=r.run, time=r.time, **{k: r.params.get(k) for k in _SHOW},
+                              **{k: infer.get(r.run, {}).get(k) for k in _INFER}, **measured_on(r), cv=r.cv,
                               mean=r.metrics.get('mean'), std=r.metrics.get('std'), seconds=r.seconds,
                               git_dirty=r.git_dirty) for r in t.itertuples()])
 
+def _why(r, r0):
+    "What makes run `r`'s CV another measurement than `r0`'s"
+    d = {k: str(getattr(r, k)) != str(getattr(r0, k)) for k in ('data', 'split', 'folds', 'metric')}  # NaN-safe
+    out = ['other data'] * d['data'] + ['other split (folds.csv)'] * d['split']
+    if d['folds']: out.append(f'{r.folds:.0f} fold(s) in its CV vs {r0.folds:.0f}')
+    if d['metric']: out.append(f'metric {r.metric} vs {r0.metric}')
+    return '; '.join(out)
+
+def group_runs(df, ref):
+    "Number groups of runs whose CVs compare (same data, split, folds and metric): `ref`'s group is 1; `why` per row"
+    key = pd.Series(['|'.join(map(str, (r.data, r.split, r.folds, r.metric))) for r in df.itertuples()], df.index)
+    first = key[df.run == ref].iloc[0]
+    df['group'] = key.map({k: i + 1 for i, k in enumerate(dict.fromkeys([first, *key]))})
+    r0 = next(r for r in df.itertuples() if r.run == ref)
+    df['why'] = [_why(r, r0) for r in df.itertuples()]
+    return df
+
 def compare(root=None, baseline='', stage='03_train'):
-    "One row per run (its latest ok `stage` row), best CV first, with LB and score boost against `baseline`"
+    """One row per run (its latest ok `stage` row) with LB and score boost against `baseline`. Runs whose CVs measure
+    different things (data, split, folds, metric) are not ranked together: group 1 holds the baseline's (else the
+    latest run's) comparable runs, best CV first, then the other groups, each row's `why` saying what differs"""
     led = read_ledger(root)
-    t = led[(led.stage == stage) & (led.status == 'ok')]
+    ok = led[led.status == 'ok']
+    t = ok[ok.stage == stage]
     if not len(t): return pd.DataFrame(columns=_COMPARE)
-    df = _rows(t.groupby('run').tail(1))
+    infer = {r.run: r.params for r in ok[ok.stage == '04_infer'].itertuples()}  # the latest row wins
+    df = _rows(t.groupby('run').tail(1), infer)
     df['lb'] = df.run.map(read_lb(root))
+    b = find_run(baseline, root) if baseline else df.run.iloc[-1]
+    if b not in set(df.run): raise CompError(f'baseline {b} has no successful {stage} row')
+    df = group_runs(df, b)
     df['cv_delta'] = df['lb_delta'] = np.nan
-    if baseline:
-        b = find_run(baseline, root)
-        if b not in set(df.run): raise CompError(f'baseline {b} has no successful {stage} row')
-        base = df.set_index('run').loc[b]
-        df['cv_delta'], df['lb_delta'] = df.cv - base.cv, df.lb - base.lb
-    up = higher_is_better(df.metric.dropna().iloc[-1]) if df.metric.notna().any() else True
-    return df[_COMPARE].sort_values('cv', ascending=not up, na_position='last').reset_index(drop=True)
+    if baseline:  # deltas only where the CVs measure the same thing
+        base, same = df.set_index('run').loc[b], df.group == 1
+        df.loc[same, 'cv_delta'], df.loc[same, 'lb_delta'] = df.cv[same] - base.cv, df.lb[same] - base.lb
+    up = higher_is_better(df.metric[df.group == 1].dropna().iloc[-1]) if df.metric.notna().any() else True
+    df['_rank'] = df.cv if up else -df.cv
+    df = df.sort_values(['group', '_rank'], ascending=[True, False], na_position='last')
+    return df[_COMPARE].reset_index(drop=True)
 
 # %% ../nbs/04b_experiments_tools.ipynb #22e4c816
 def plot_cv_lb(df, path=None):
