@@ -156,13 +156,15 @@ def file_key(root, rp):
     except OSError: return None
     return f'{rp}|{st.st_size}|{st.st_mtime_ns}'
 
+def _is_clone(d):
+    "True for the root folder of a compnb clone (its settings.ini names the library)"
+    ini = Path(d)/'settings.ini'
+    return ini.exists() and 'lib_name = compnb' in ini.read_text(errors='ignore')
+
 def project_root(start=None):
     "The compnb repo root above `start` (cwd by default), or None"
     p = Path(start or os.getcwd()).resolve()
-    for d in [p, *p.parents]:
-        ini = d/'settings.ini'
-        if ini.exists() and 'lib_name = compnb' in ini.read_text(errors='ignore'): return d
-    return None
+    return next((d for d in [p, *p.parents] if _is_clone(d)), None)
 
 WORKSPACE = '.compnb-workspace'
 def workspace_root(start=None):
@@ -170,7 +172,7 @@ def workspace_root(start=None):
     p = Path(start or os.getcwd()).resolve()
     for d in [p, *p.parents]:
         if (d/WORKSPACE).is_file(): return d
-        if project_root(d) == d: return None  # a compnb clone inside a workspace keeps its own nbs/ and runs/
+        if _is_clone(d): return None  # a compnb clone inside a workspace keeps its own nbs/ and runs/
     return None
 
 def source_root():

@@ -153,10 +153,10 @@ def _copy_train(src, dst, ckpts):
     for fd in sorted({p.parent for p in used}):  # what infer.json's weights fingerprint reads, checked on Kaggle
         if (fd/'stages.json').exists(): copy(fd/'stages.json', dst/'train'/fd.name/'stages.json')
 
-def pack_weights(run, out, slug, user):
+def pack_weights(run, out, slug, user, checked=None):
     "The weights dataset: the run's model files, split, parameters and infer.json, and every run it blends"
     run, w = Path(run), Path(out)
-    fitted, others = _checked_infer(run)
+    fitted, others = checked or _checked_infer(run)  # `pack` checked it already
     ckpts = fitted.get('ckpts', 'best')
     _copy_train(run, w, ckpts)
     for sub in ('split', 'params'):
@@ -348,7 +348,8 @@ def pack(run_dir, out, comp='', wheels=True, user='', python='3.11', deps=True, 
     if not run.is_dir(): raise CompError(f'run_dir={str(run)!r}: no such run folder')
     if out.exists() and any(out.iterdir()): raise CompError(f'{out} is not empty: pack into a new folder')
     comp, user = comp or _comp_slug(run), user or kaggle_user()
-    _, others = _checked_infer(run)
+    checked = _checked_infer(run)
+    others = checked[1]
     blends = _blend_names(others)
     _run_params(run, comp, blends)  # params/04_infer.yaml agrees with infer.json
     if wheels and source_root() is None: _installed_wheel(find_links)  # a wheel install needs its wheel at hand
@@ -357,7 +358,7 @@ def pack(run_dir, out, comp='', wheels=True, user='', python='3.11', deps=True, 
     tmp = out.parent/f'.{out.name}.partial-{uuid.uuid4().hex[:8]}'
     tmp.mkdir(parents=True)
     try:
-        pack_weights(run, tmp/'weights', ws, user)
+        pack_weights(run, tmp/'weights', ws, user, checked)
         nb = pack_notebook(run, tmp/'notebook', comp, ws, wh, user, blends)
         if wheels: pack_wheels(tmp/'wheels', wh, user, python, deps, find_links)
         if out.exists(): out.rmdir()  # empty (checked above)

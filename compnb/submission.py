@@ -16,15 +16,19 @@ from .infer import target_names
 __all__ = ['submission_format', 'make_submission', 'check_submission', 'write_submission', 'targets_submission']
 
 # %% ../nbs/03d_submission.ipynb #5b1d0a06
+def _texts(values):
+    "sample_submission's values as the stripped text a CSV holds"
+    return pd.Series(list(values), dtype=object).astype(str).str.strip()
+
 def _probability_like(values):
     "Every value a number and at least one written as a fraction (0.5, 0.0, 1e-3): a probability column"
-    s = pd.Series(list(values), dtype=object).astype(str).str.strip()
+    s = _texts(values)
     numbers = pd.to_numeric(s, errors='coerce').notna().all()
     return bool(len(s) and numbers and s.str.contains('[.eE]').any())
 
 def _top_k(values, vocab):
     "k when every value is the same number k ≥ 2 of space-separated guesses (none of them a class name whole), else 0"
-    s = pd.Series(list(values), dtype=object).astype(str).str.strip()
+    s = _texts(values)
     if not len(s) or s.isin(set(vocab)).any(): return 0  # labels that contain spaces ('ant problems') stay labels
     n = s.str.split().str.len()
     return int(n.iloc[0]) if n.min() >= 2 and n.nunique() == 1 else 0
@@ -37,7 +41,7 @@ def _positive(label_col, vocab):
 
 def _hard_labels_note(vals, label_col, vocab, metric):
     "A binary column holding integer classes, written as hard labels: the one line saying how to get probabilities"
-    s = pd.Series(list(vals), dtype=object).astype(str).str.strip()
+    s = _texts(vals)
     if len(vocab) != 2 or not len(s) or not (s.str.fullmatch(r'-?\d+').all() and set(s) <= set(vocab)): return None
     if (m := METRICS.get(metric)) is not None and m.probs: return None
     return (f"submission: hard labels {vocab} in {label_col!r} (sample_submission holds integer classes and "
