@@ -8,7 +8,6 @@ import re
 from pathlib import Path
 import numpy as np, pandas as pd, torch
 from .core import *
-from .loaders import AUG_VIEWS
 from .models import build_model
 from .predict import VIEWS, predict_tta, combine, activation_of
 from .oof import with_temperature, with_sigmoid_temperature, blend
