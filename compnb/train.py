@@ -27,7 +27,7 @@ from .predict import predict, activation_of
 
 # %% auto #0
 __all__ = ['STAGE_ONLY', 'MIN_BS', 'per_stage', 'train_config', 'recipe_line', 'body_lr', 'probe_bs', 'fit_fold', 'collect_oof',
-           'check_model_json', 'fit_folds', 'read_pseudo', 'read_history', 'plot_history']
+           'check_model_json', 'fit_folds', 'read_pseudo']
 
 # %% ../nbs/02h_fit.ipynb #f3483cec
 def per_stage(v, n, name):
@@ -393,18 +393,3 @@ def read_pseudo(path, comp):
                     'column fold must hold fold numbers; bad values')
         out['fold'] = f.astype(int).values
     return out
-
-# %% ../nbs/02h_fit.ipynb #e0a30679
-def read_history(train_dir):
-    "All folds' history.csv rows under `train_dir`"
-    parts = [pd.read_csv(p) for p in sorted(Path(train_dir).glob('fold*/history.csv'))]
-    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
-
-def plot_history(hist, metric='macro_f1'):
-    "The validation metric by epoch (all stages in a row), one line per fold"
-    import matplotlib.pyplot as plt
-    fig, ax = plt.subplots(figsize=(6, 3.5))
-    for k, g in hist.groupby('fold'): ax.plot(np.arange(len(g)), g[metric], marker='o', label=f'fold {k}')
-    ax.set(xlabel='epoch (all stages)', ylabel=metric, title='Validation by epoch')
-    ax.legend()
-    return fig
