@@ -182,7 +182,7 @@ def near_duplicates(comp, census, d=6):
 def hashes_table(hashes, cluster):
     "The hashes as hex strings, with each image's duplicate cluster (eda/hashes.csv)"
     hx = {c: hashes[c].map(lambda v: f'{int(v):016x}') for c in hashes.columns if c[1:5] == 'hash'}
-    return hashes.assign(**hx, cluster=cluster)
+    return hashes.drop(columns='thumb', errors='ignore').assign(**hx, cluster=cluster)
 
 def pairs_table(train, pairs):
     "Near-duplicate pairs as image paths (eda/dup_pairs.csv)"
