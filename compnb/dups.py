@@ -9,8 +9,8 @@ from .core import *
 from .images import image_hashes, THUMB
 
 # %% auto #0
-__all__ = ['BLUR', 'MAX_RATIO', 'band_masks', 'best_bands', 'near_pairs', 'residual', 'refined_residual', 'self_residual',
-           'hash_candidates', 'match_ratio', 'dup_pairs', 'clusters', 'merged_groups', 'dup_report']
+__all__ = ['BLUR', 'MAX_RATIO', 'band_masks', 'best_bands', 'near_pairs', 'aligned_residual', 'self_residual', 'hash_candidates',
+           'match_ratio', 'dup_pairs', 'clusters', 'merged_groups', 'dup_report']
 
 # %% ../nbs/00c_dups.ipynb #93cb992b
 def band_masks(m, bits=64):
@@ -102,20 +102,12 @@ def _shift(a, b, max_shift=3):
     far = (np.abs(dy) > max_shift) | (np.abs(dx) > max_shift)
     return np.where(far, 0, -dy).astype(np.float32), np.where(far, 0, -dx).astype(np.float32)
 
-def residual(ta, tb):
-    "Mean |difference| of z-scored thumbnails `ta`, `tb` (n, s, s) after shifting `tb` onto `ta`; and the shift"
-    a, b = _z(ta, BLUR), _z(tb, BLUR)
-    a_in = a[:, _B:-_B, _B:-_B]
-    dy, dx = _shift(a, b)
-    still, moved = (np.abs(a_in - _sample(b, y, x)).mean((1, 2)) for y, x in ((0 * dy, 0 * dx), (dy, dx)))
-    use = moved < still
-    return np.where(use, moved, still), np.where(use, dy, 0), np.where(use, dx, 0)
-
-def refined_residual(ta, tb, dy, dx, iters=6):
-    "`residual` after Gauss-Newton steps fitting a shift and a zoom per axis (an asymmetric crop's change)"
-    a, b = _z(ta, BLUR), _z(tb, BLUR)
+def aligned_residual(a, b, iters=5):
+    "Mean |difference| of prepared (`_z`) thumbnails `a`, `b` (n, s, s) after fitting `b` onto `a`: shift, zoom per axis"
     n, s, _ = a.shape
     a_in = a[:, _B:-_B, _B:-_B]
+    still = np.abs(a_in - b[:, _B:-_B, _B:-_B]).mean((1, 2))
+    dy, dx = _shift(a, b)  # phase correlation starts the fit; Gauss-Newton steps refine it (an asymmetric crop)
     g = np.arange(_B, s - _B, dtype=np.float32) - (s - 1) / 2
     Y, X = np.broadcast_to(g[:, None], a_in.shape[1:]), np.broadcast_to(g[None], a_in.shape[1:])
     p = np.stack([dy, dx, np.ones(n), np.ones(n)], 1).astype(np.float32)  # shift y, x; zoom y, x
@@ -123,11 +115,11 @@ def refined_residual(ta, tb, dy, dx, iters=6):
         bw = _sample(b, p[:, 0], p[:, 1], (p[:, 2], p[:, 3]))
         gy, gx = np.gradient(bw, axis=(1, 2))
         J = np.stack([gy, gx, gy * Y, gx * X], -1).reshape(n, -1, 4)
-        e = (a_in - bw).reshape(n, -1)
-        H = np.einsum('nki,nkj->nij', J, J) + 1e-3 * np.eye(4, dtype=np.float32)
-        p += np.linalg.solve(H, np.einsum('nki,nk->ni', J, e)[..., None])[..., 0]
+        Jt = J.transpose(0, 2, 1)
+        H = Jt @ J + 1e-3 * np.eye(4, dtype=np.float32)
+        p += np.linalg.solve(H, Jt @ (a_in - bw).reshape(n, -1, 1))[..., 0]
         p = np.clip(p, [-3, -3, 0.9, 0.9], [3, 3, 1.1, 1.1])  # a crop of at most 10% a side, a few px shift
-    return np.abs(a_in - _sample(b, p[:, 0], p[:, 1], (p[:, 2], p[:, 3]))).mean((1, 2))
+    return np.minimum(still, np.abs(a_in - _sample(b, p[:, 0], p[:, 1], (p[:, 2], p[:, 3]))).mean((1, 2)))
 
 def self_residual(t, step=0.5):
     "How much each thumbnail (n, s, s) differs from itself moved by `step` px diagonally: its detail at that scale"
@@ -148,19 +140,21 @@ def hash_candidates(hashes:pd.DataFrame, d=6):
     img = img[img[:, 0] != img[:, 1]]
     return np.unique(np.sort(img, 1), axis=0) if len(img) else np.zeros((0, 2), dtype=np.int64)
 
-def match_ratio(thumbs, pairs, chunk=1000):
-    "Per pair: the least aligned difference (best crop variants, then fitted), over the larger of the images' own"
+def match_ratio(thumbs, pairs, chunk=2000):
+    "Per pair: the aligned difference of its closest crop variants, over the larger of the two images' own"
     T = np.asarray(thumbs); pairs = np.asarray(pairs).reshape(-1, 2)
-    own = np.maximum(self_residual(T[:, 0]), 0.02)  # 0.02: flat images (no detail) still need near-equal pixels
     out = np.zeros(len(pairs), np.float32)
-    V, s = T.shape[1], T.shape[-1]
+    if not len(pairs): return out
+    use = np.unique(pairs)  # only images in some pair are prepared
+    Z, own = np.zeros(T.shape, np.float32), np.zeros(len(T), np.float32)
+    Z[use], own[use] = _z(T[use], BLUR), np.maximum(self_residual(T[use, 0]), 0.02)  # 0.02: flat images
+    c = slice(_B, -_B)
     for k in range(0, len(pairs), chunk):
         i, j = pairs[k:k + chunk, 0], pairs[k:k + chunk, 1]
-        a = np.repeat(T[i], V, axis=1).reshape(-1, V * V, s, s); b = np.tile(T[j], (1, V, 1, 1)).reshape(-1, V * V, s, s)
-        r, dy, dx = (x.reshape(len(i), V * V) for x in residual(a.reshape(-1, s, s), b.reshape(-1, s, s)))
-        best = r.argmin(1); n = np.arange(len(i))
-        fine = refined_residual(a[n, best], b[n, best], dy[n, best], dx[n, best])
-        out[k:k + chunk] = np.minimum(r[n, best], fine) / np.maximum(own[i], own[j])
+        za, zb = Z[i], Z[j]  # (n, variants, s, s)
+        d = np.abs(za[:, :, None, c, c] - zb[:, None, :, c, c]).mean((-2, -1)).reshape(len(i), -1)
+        va, vb = np.divmod(d.argmin(1), T.shape[1]); n = np.arange(len(i))  # the crop variants that agree best
+        out[k:k + chunk] = aligned_residual(za[n, va], zb[n, vb]) / np.maximum(own[i], own[j])
     return out
 
 def dup_pairs(hashes:pd.DataFrame, d=6, max_ratio=MAX_RATIO, return_ratio=False):
