@@ -98,7 +98,8 @@ def bench_set(name, n_sources, tmp, seed=0, ratios=(0.3, 0.4, 0.5), dists=(6, 8)
         pairs, r = dup_pairs(h, d, max_ratio=max(ratios), return_ratio=True)
         t_dup = time.perf_counter() - t1
         cand = hash_candidates(h, d)
-        rows.append(dict(data=name, rule=f'pHash<={d} candidates only', **score(cand, family, is_source, kind, n_sources)))
+        rows.append(dict(data=name, rule=f'pHash<={d} candidates only',
+                         **score(cand, family, is_source, kind, n_sources)))
         rows += [dict(data=name, rule=f'pHash<={d}, ratio<={m}' + (' (default)' if (m, d) == (MAX_RATIO, 6) else ''),
                       **score(pairs[r <= m], family, is_source, kind, n_sources)) for m in ratios]
     rows.append(dict(data=name, rule='old (pHash<=6, dHash<=4)', **score(old_rule(h), family, is_source, kind,

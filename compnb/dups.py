@@ -103,7 +103,7 @@ def _shift(a, b, max_shift=3):
     return np.where(far, 0, -dy).astype(np.float32), np.where(far, 0, -dx).astype(np.float32)
 
 def aligned_residual(a, b, iters=5):
-    "Mean |difference| of prepared (`_z`) thumbnails `a`, `b` (n, s, s) after fitting `b` onto `a`: shift, zoom per axis"
+    "Mean |difference| of prepared (`_z`) thumbnails `a`, `b` (n, s, s), `b` fitted onto `a` (shift, zooms)"
     n, s, _ = a.shape
     a_in = a[:, _B:-_B, _B:-_B]
     still = np.abs(a_in - b[:, _B:-_B, _B:-_B]).mean((1, 2))

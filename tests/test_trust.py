@@ -1,4 +1,4 @@
-"#26: train↔test copies found by 01_eda, no false near-duplicates on the digits, one split per run whatever the order."
+"#26: train↔test copies found by 01_eda, no false near-duplicates on the digits, one split per run in any order."
 import io, json, shutil
 import numpy as np, pandas as pd, pytest
 from PIL import Image
