@@ -44,3 +44,17 @@ def test_one_split_whatever_the_order(runs, tmp_path):
     assert a.read_bytes() == b.read_bytes()
     _, again = load_split(tmp_path/'b', comp)  # a later stage reads that split back
     pd.testing.assert_frame_equal(again, folds)
+
+
+def test_blend_refusal_names_the_difference(tmp_path):
+    "A blend on other folds is refused naming how many images moved and the first one, with its two folds"
+    import json
+    from compnb.core import CompError
+    from compnb.ensemble import check_blend
+    for r, h, f in (('a', 'x', [0, 1, 2, 0]), ('b', 'y', [0, 2, 1, 0])):
+        (tmp_path/r/'train').mkdir(parents=True)
+        (tmp_path/r/'train'/'model.json').write_text(json.dumps({'folds_hash': h}))
+        pd.DataFrame({'image': ['i1', 'i2', 'i3', 'i4'], 'fold': f, 'target': 'a'}).to_csv(
+            tmp_path/r/'train'/'oof.csv', index=False)
+    with pytest.raises(CompError, match='2 of 4 image.s. in another fold, first i2: fold 1 in this run, 2 in the other'):
+        check_blend(tmp_path/'a', [tmp_path/'b'])
