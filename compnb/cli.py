@@ -214,7 +214,8 @@ def cmd_cache(clear:bool=False,  # delete the pre-resized images (image facts an
     df = cache_folders()
     print(f"cache: {root} (COMPNB_CACHE)  bound: {human_size(limit) if limit else 'none'} (COMPNB_CACHE_MAX)")
     if len(df):
-        t = df.assign(bytes=df.bytes.map(human_size), used=pd.to_datetime(df.used, unit='s').dt.strftime('%Y-%m-%d %H:%M'))
+        when = pd.to_datetime(df.used, unit='s').dt.strftime('%Y-%m-%d %H:%M')
+        t = df.assign(bytes=df.bytes.map(human_size), used=when)
         print(t.drop(columns='folder').rename(columns={'used': 'last used'}).to_string(index=False))
     others = {p.name: folder_size(p) for p in (root/'facts', root/'sample') if p.exists()}
     print(f"images: {human_size(int(df.bytes.sum()))} in {len(df)} folder(s)"

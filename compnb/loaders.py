@@ -69,7 +69,7 @@ def _unwritable(cache, e, tmp=None):
     if cache in _failed: return
     _failed.add(cache)
     log(f'WARNING: the image cache {cache} cannot be written ({e.strerror or e}): training goes on from the images, '
-        'decoded every epoch (slower). Free some space, or point COMPNB_CACHE at a writable disk (compnb cache shows it)')
+        'decoded every epoch (slower). Free some space, or point COMPNB_CACHE at a writable disk (compnb cache)')
 
 def cached_image(root, rp, size, method, cache):
     "Read the pre-resized copy of `rp` from `cache`, or decode, resize and store it (keyed by path, bytes and mtime)"
