@@ -4,7 +4,7 @@
 
 # %% ../nbs/02a_loaders.ipynb #ee655531
 from __future__ import annotations
-import os, time, shutil, hashlib
+import os, shutil, hashlib
 from pathlib import Path
 import numpy as np, pandas as pd
 import torch
