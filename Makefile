@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 export COMPNB_HEADLESS ?= 1
 
-.PHONY: demo test docs lib install clean-runs
+.PHONY: demo test docs lib install clean-runs pg
 
 install: $(VENV)/.installed
 $(VENV)/.installed: settings.ini setup.py pyproject.toml
@@ -28,6 +28,9 @@ docs: install
 
 lib:  # the library from the notebooks, and the notebooks cleaned
 	$(VENV)/bin/nbdev_export && $(VENV)/bin/nbdev_clean
+
+pg: install  # a throwaway PostgreSQL server for `compnb tune --storage <its URL>`; Ctrl-C stops and deletes it
+	$(PY) scripts/pg.py
 
 clean-runs:
 	rm -rf runs

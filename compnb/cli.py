@@ -4,7 +4,7 @@
 
 # %% ../nbs/07_cli.ipynb #66796c5e
 from __future__ import annotations
-import os, sys, json, signal, argparse, textwrap, subprocess
+import os, sys, json, shutil, signal, argparse, textwrap, subprocess
 from argparse import SUPPRESS
 import compnb
 from pathlib import Path
@@ -17,10 +17,11 @@ from .experiments import add_lb, compare, plot_cv_lb, sweep
 from .tune import tune, make_job, prepare
 from .study import study_report, compare_study
 from .kaggle import fetch, submit, pack
+from .loaders import cache_folders, cache_max
 
 # %% auto #0
 __all__ = ['COMMANDS', 'command', 'cmd_init', 'cmd_run', 'cmd_stage', 'cmd_sweep', 'cmd_lb', 'cmd_compare', 'worker_envs',
-           'cmd_tune', 'cmd_fetch', 'cmd_submit', 'cmd_pack', 'params_table', 'cmd_params', 'main']
+           'cmd_tune', 'cmd_fetch', 'cmd_submit', 'cmd_pack', 'cmd_cache', 'params_table', 'cmd_params', 'main']
 
 # %% ../nbs/07_cli.ipynb #c20a3285
 COMMANDS = {}
@@ -204,6 +205,26 @@ def cmd_pack(run_dir:str,  # the trained run folder
     "Weights, wheels and an inference notebook for an internet-off Kaggle code competition"
     for k, v in pack(run_dir, out, comp, wheels, user, python, deps, find_links).items(): print(f'{k}: {v}')
 
+# %% ../nbs/07_cli.ipynb #1e04c5c2
+@command
+def cmd_cache(clear:bool=False,  # delete the pre-resized images (image facts and the sample's copy stay)
+              everything:bool=False):  # with --clear: every compnb cache, image facts and the sample's copy too
+    "The image cache: a folder per data folder and size (files, bytes, last use), its bound; --clear empties it"
+    root, limit = cache_root(), cache_max()
+    df = cache_folders()
+    print(f"cache: {root} (COMPNB_CACHE)  bound: {human_size(limit) if limit else 'none'} (COMPNB_CACHE_MAX)")
+    if len(df):
+        when = pd.to_datetime(df.used, unit='s').dt.strftime('%Y-%m-%d %H:%M')
+        t = df.assign(bytes=df.bytes.map(human_size), used=when)
+        print(t.drop(columns='folder').rename(columns={'used': 'last used'}).to_string(index=False))
+    others = {p.name: folder_size(p) for p in (root/'facts', root/'sample') if p.exists()}
+    print(f"images: {human_size(int(df.bytes.sum()))} in {len(df)} folder(s)"
+          + ''.join(f'; {k}: {human_size(v)}' for k, v in others.items()))
+    if clear:
+        gone = [root/'images', *([root/'facts', root/'sample'] if everything else [])]
+        for p in gone: shutil.rmtree(p, ignore_errors=True)
+        print('cleared: ' + ', '.join(str(p) for p in gone))
+
 # %% ../nbs/07_cli.ipynb #4496e2ad
 def params_table(stage):
     "A stage's parameters as a table: name, type, default, help (from its `parameters` cell)"
@@ -224,7 +245,8 @@ _SHORT = {'-f': '--config', '-m': '--message'}
 _USES = {'init': '<dir> [--data PATH]', 'run': '[-f config.yaml] [--run-dir DIR] [--stages 01_eda,…] [--name value …]',
          'stage': '<stage> [-f config.yaml] [--run-dir DIR] [--name value …]',
          'sweep': '--archs a,b [--epochs 1] [-f config.yaml] [--name value …]', 'submit': '<run_dir> [-m message]',
-         'tune': '-f space.yaml [--trials 20] [--workers 1] [--storage URL] [--study NAME] [--name value …]'}
+         'tune': '-f space.yaml [--trials 20] [--workers 1] [--storage URL] [--study NAME] [--name value …]',
+         'cache': '[--clear [--everything]]'}
 
 def _usage():
     w = max(map(len, COMMANDS))

@@ -13,12 +13,12 @@ import numpy as np, pandas as pd, yaml
 warnings.filterwarnings('ignore', r'`torch\.jit\.script` is deprecated', FutureWarning, r'torch\.jit\._script')
 
 # %% auto #0
-__all__ = ['WORKSPACE', 'CompError', 'rows_text', 'atomic_path', 'DiskFull', 'save_json', 'load_json', 'save_yaml', 'load_yaml',
-           'save_csv', 'show_image', 'save_fig', 'file_lock', 'update_json', 'in_test', 'cache_root', 'file_key',
-           'project_root', 'workspace_root', 'source_root', 'shipped', 'nbs_dir', 'on_kaggle', 'kaggle_input',
-           'kaggle_working', 'runs_root', 'rank', 'world_size', 'is_main', 'get_run_dir', 'fresh_dir', 'latest_run',
-           'folder_size', 'human_size', 'parse_param', 'as_list', 'notebook_params', 'save_params', 'seed_everything',
-           'get_device', 'is_headless', 'log']
+__all__ = ['WORKSPACE', 'NODE_LOCAL', 'CompError', 'rows_text', 'atomic_path', 'DiskFull', 'save_json', 'load_json', 'save_yaml',
+           'load_yaml', 'save_csv', 'show_image', 'save_fig', 'file_lock', 'update_json', 'in_test', 'cache_root',
+           'file_key', 'project_root', 'workspace_root', 'source_root', 'shipped', 'nbs_dir', 'on_kaggle',
+           'kaggle_input', 'kaggle_working', 'runs_root', 'rank', 'world_size', 'is_main', 'ranks_agree', 'get_run_dir',
+           'fresh_dir', 'latest_run', 'folder_size', 'human_size', 'parse_param', 'as_list', 'notebook_params',
+           'save_params', 'seed_everything', 'get_device', 'is_headless', 'log']
 
 # %% ../nbs/00_core.ipynb #4f2d1e0c
 class CompError(ValueError):
@@ -231,6 +231,36 @@ def world_size():
 def is_main():
     "True in the one process that writes files and ledger rows"
     return rank() == 0
+
+NODE_LOCAL = ('num_workers', 'cache', 'recipe', 'pretrained')  # may differ per machine (DDP syncs rank 0's weights)
+
+def _flat(facts):
+    "{name: value} with dict values spread as `name.key` (the machine-local keys left out)"
+    out = {}
+    for k, v in facts.items():
+        out.update({f'{k}.{kk}': vv for kk, vv in v.items() if kk not in NODE_LOCAL} if isinstance(v, dict) else {k: v})
+    return out
+
+def ranks_agree(facts, cuda=False):
+    "Under torchrun, check that every rank (every node) holds the same `facts` {name: value}; a CompError naming each"
+    if world_size() < 2: return facts
+    facts = _flat(facts)
+    import hashlib, socket, torch, torch.distributed as dist
+    if not dist.is_initialized():  # Accelerate (fastai's distrib_ctx) keeps a process group it finds
+        if cuda: torch.cuda.set_device(int(os.environ.get('LOCAL_RANK', 0)))
+        dist.init_process_group('nccl' if cuda else 'gloo')
+    got = [None] * world_size()
+    dist.all_gather_object(got, dict(facts, host=socket.gethostname()))
+    diff = [k for k in facts if len({repr(g.get(k)) for g in got}) > 1]
+    if diff:
+        each = '; '.join(f"rank {r} ({g['host']}): " + ', '.join(f'{k}={g.get(k)!r}' for k in diff)
+                         for r, g in enumerate(got))
+        raise CompError(f"the ranks disagree on {', '.join(diff)} ({each}): every node needs the same data, split and "
+                        'parameters (the same command, the same data folder contents); nothing was trained')
+    if is_main(): log(f'{world_size()} ranks on {len({g["host"] for g in got})} machine(s) agree on ' + ', '.join(
+        f'{k} {v}' for k, v in facts.items() if '.' not in k) + ', parameters hash '
+        + hashlib.sha1(json.dumps(facts, sort_keys=True, default=str).encode()).hexdigest()[:12])
+    return facts
 
 # %% ../nbs/00_core.ipynb #941f1318
 def get_run_dir(run_dir='', name='run'):

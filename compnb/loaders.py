@@ -4,7 +4,7 @@
 
 # %% ../nbs/02a_loaders.ipynb #ee655531
 from __future__ import annotations
-import os, hashlib
+import os, shutil, hashlib
 from pathlib import Path
 import numpy as np, pandas as pd
 import torch
@@ -13,9 +13,9 @@ from .core import *
 from .images import read_image
 
 # %% auto #0
-__all__ = ['AUG_PRESETS', 'CROP_HEADROOM', 'parse_aug', 'aug_views', 'read_size', 'get_aug', 'image_cache_dir', 'cached_image',
-           'ImageDataset', 'make_loader', 'close_loaders', 'balanced_sampler', 'multi_hot', 'encode_targets',
-           'make_dls']
+__all__ = ['AUG_PRESETS', 'CROP_HEADROOM', 'parse_aug', 'aug_views', 'read_size', 'cache_sizes', 'get_aug', 'image_cache_dir',
+           'cached_image', 'parse_bytes', 'cache_max', 'cache_need', 'cache_folders', 'plan_cache', 'ImageDataset',
+           'make_loader', 'close_loaders', 'balanced_sampler', 'multi_hot', 'encode_targets', 'make_dls']
 
 # %% ../nbs/02a_loaders.ipynb #cfea898a
 AUG_PRESETS = ('none', 'quick', 'medium', 'heavy')
@@ -35,6 +35,10 @@ def aug_views(aug):
 def read_size(aug, size):
     "The size a training loader reads images at: `CROP_HEADROOM` × `size` for presets that crop, else `size`"
     return int(round(size * CROP_HEADROOM)) if size and parse_aug(aug)[0] in ('medium', 'heavy') else size
+
+def cache_sizes(sizes, aug):
+    "The sizes a run's image cache holds: each stage's (validation) and what its training loader reads"
+    return sorted({int(s) for s in sizes} | {read_size(aug, int(s)) for s in sizes})
 
 def _preset(aug, size=None):
     import albumentations as A
@@ -77,6 +81,18 @@ def _report_repair(cache, f, n, want):
     log(f'WARNING: image cache entry {f.name} in {cache} had {n} bytes instead of {want} (a crash mid-write, or a '
         'damaged disk?): rebuilt from the image; other damaged entries there are rebuilt silently')
 
+_failed = set()
+
+def _unwritable(cache, e, tmp=None):
+    "Say once per cache folder (and process) that it cannot be written; training goes on from the images"
+    if tmp is not None:
+        try: tmp.unlink(missing_ok=True)
+        except OSError: pass
+    if cache in _failed: return
+    _failed.add(cache)
+    log(f'WARNING: the image cache {cache} cannot be written ({e.strerror or e}): training goes on from the images, '
+        'decoded every epoch (slower). Free some space, or point COMPNB_CACHE at a writable disk (compnb cache)')
+
 def cached_image(root, rp, size, method, cache):
     "Read the pre-resized copy of `rp` from `cache`, or decode, resize and store it (keyed by path, bytes and mtime)"
     p, fk = Path(root)/rp, file_key(root, rp)
@@ -89,13 +105,86 @@ def cached_image(root, rp, size, method, cache):
         _report_repair(cache, f, a.size, size * size * 3)  # wrong size: never fed to the model, rebuilt below
     except OSError: pass  # not cached yet
     a = read_image(p, size, method)
+    if cache in _failed: return a  # known unwritable (read-only, full): no more failing writes
     tmp = f.with_name(f'{f.stem}.{os.getpid()}.tmp')
     try:  # atomic: concurrent writers of one image write the same bytes; os.replace makes one of them win whole
         f.parent.mkdir(parents=True, exist_ok=True)
         a.tofile(tmp)
         os.replace(tmp, f)
-    except OSError: tmp.unlink(missing_ok=True)  # a read-only or full cache only costs time, and leaves no debris
+    except OSError as e: _unwritable(cache, e, tmp)  # a read-only or full cache only costs time, and leaves no debris
     return a
+
+# %% ../nbs/02a_loaders.ipynb #4b1aecf3
+_UNITS = {'': 1, 'K': 1024, 'M': 1024**2, 'G': 1024**3, 'T': 1024**4}
+
+def parse_bytes(v):
+    "Bytes of `v`: 123, '500M', '20G', '1.5T' (powers of 1024, a trailing B allowed); None for '' or None"
+    if v in (None, ''): return None
+    s = str(v).strip().upper().removesuffix('B').removesuffix('I')
+    try: return int(float(s[:-1] if s[-1:] in _UNITS else s) * _UNITS[s[-1:] if s[-1:] in _UNITS else ''])
+    except (ValueError, IndexError): raise CompError(f'{v!r}: give bytes, e.g. 500M, 20G or 1.5T') from None
+
+def cache_max():
+    "The image cache's bound, `$COMPNB_CACHE_MAX` in bytes (None: unbounded)"
+    try: return parse_bytes(os.environ.get('COMPNB_CACHE_MAX'))
+    except CompError as e: raise CompError(f'COMPNB_CACHE_MAX={e}') from None
+
+def cache_need(n, sizes, channels=3):
+    "Bytes the pre-resized copies of `n` images take at each of `sizes` (raw uint8 files in 4 KiB disk blocks)"
+    return sum(n * -(-(s * s * channels) // 4096) * 4096 for s in {int(s) for s in sizes})
+
+def _disk_bytes(d):
+    "Bytes the files under `d` take on disk (whole blocks, as du counts them)"
+    return sum(p.lstat().st_blocks * 512 for p in Path(d).rglob('*') if p.is_file())
+
+def cache_folders():
+    "The image cache's folders (one per data folder, size and method), least recently used first, with their bytes"
+    rows = []
+    for d in sorted((cache_root()/'images').glob('*/*-*')):
+        used = d/'.used'
+        rows.append(dict(folder=d, data=(d.parent/'data.txt').read_text().strip() if (d.parent/'data.txt').exists()
+                         else '?', size=d.name, files=sum(1 for _ in d.rglob('*.u8')), bytes=_disk_bytes(d),
+                         used=(used if used.exists() else d).stat().st_mtime))
+    return pd.DataFrame(rows, columns=['folder', 'data', 'size', 'files', 'bytes', 'used']).sort_values('used')
+
+def _free(p):
+    "Free bytes on the disk that holds (or will hold) `p`"
+    p = Path(p)
+    while not p.exists(): p = p.parent
+    return shutil.disk_usage(p).free
+
+def plan_cache(root, n, sizes, method='squish'):
+    "Before filling: log what `n` images at `sizes` need; make room under COMPNB_CACHE_MAX (LRU) or say why not (False)"
+    sizes, limit = sorted({int(s) for s in sizes}), cache_max()
+    mine, need = [image_cache_dir(root, s, method) for s in sizes], cache_need(n, sizes)
+    what = f"image cache: {n} images × {'/'.join(map(str, sizes))} px × 3 channels need ~{human_size(need)}"
+    have = sum(_disk_bytes(d) for d in mine if d.exists())
+    if limit is not None and need > limit or need - have > _free(cache_root()):
+        why = f'COMPNB_CACHE_MAX={human_size(limit)}' if limit is not None and need > limit else \
+            f'{human_size(_free(cache_root()))} free on its disk'
+        log(f'WARNING: {what}, more than {why}: this run trains without the cache (images decoded every epoch); '
+            'raise COMPNB_CACHE_MAX, free some space, or point COMPNB_CACHE elsewhere')
+        return False
+    gone = []
+    if limit is not None:
+        df = cache_folders()
+        df = df[~df.folder.isin(mine)]
+        used = int(df.bytes.sum())
+        for r in df.itertuples():
+            if used + need <= limit: break
+            shutil.rmtree(r.folder, ignore_errors=True)
+            used, gone = used - r.bytes, gone + [f'{r.data} {r.size} ({human_size(r.bytes)})']
+    try:
+        for d in mine:
+            d.mkdir(parents=True, exist_ok=True)
+            (d/'.used').touch()  # its last use, for the LRU order
+        (mine[0].parent/'data.txt').write_text(f'{Path(root).resolve()}\n')
+    except OSError as e:
+        _unwritable(mine[0].parent, e)
+        return False
+    log(f"{what} in {cache_root()/'images'}" + (f', within COMPNB_CACHE_MAX={human_size(limit)}' if limit else '')
+        + (f"; evicted, least recently used first: {', '.join(gone)}" if gone else ''))
+    return True
 
 # %% ../nbs/02a_loaders.ipynb #f724a228
 class ImageDataset(Dataset):

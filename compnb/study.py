@@ -16,7 +16,23 @@ from .tune import _optuna, open_storage, trial_counts, searched_value
 __all__ = ['compare_study', 'param_importance', 'history_fig', 'write_best', 'study_report']
 
 # %% ../nbs/04d_study.ipynb #b9c7c62f
-_ORDER = {'COMPLETE': 0, 'PRUNED': 1, 'RUNNING': 2, 'FAIL': 3}
+_ORDER = {'COMPLETE': 0, 'PRUNED': 1, 'RUNNING': 2, 'WAITING': 2, 'FAIL': 3}
+
+def _stored_rows(info):
+    "The study's trials as its storage holds them, every worker's ({number: row}; {} when it cannot be read)"
+    try: st = _optuna().load_study(study_name=info['study'], storage=open_storage(info['storage']))
+    except Exception as e:
+        log(f"study {info['study']}: its storage {info['storage']} could not be read ({type(e).__name__}: {e}); "
+            'the trials of this run root only')
+        return {}
+    rows = {}
+    for t in st.get_trials(deepcopy=False):
+        iv, done = t.intermediate_values, t.datetime_complete and t.datetime_start
+        secs = (t.datetime_complete - t.datetime_start).total_seconds() if done else None
+        last = t.value if t.value is not None else iv.get(max(iv, default=0))  # a pruned trial's last score
+        rows[t.number] = [t.number, t.state.name, t.value, last, len(iv), *[t.params.get(k) for k in info['search']],
+                          secs, t.user_attrs.get('where'), None]
+    return rows
 
 def compare_study(study, root=None):
     "The trials of `study` ranked: finished by CV, then pruned by their last score, then failed"
@@ -28,10 +44,13 @@ def compare_study(study, root=None):
     t = read_ledger(folder).query("stage == 'tune'")
     own = ['trial', 'state', 'cv', 'value', 'epochs']  # searched values: params_<name>, as Optuna's trials_dataframe
     cols = [*own, *[f'params_{k}' for k in info['search']], 'seconds', 'run', 'error']
-    df = pd.DataFrame([[r.params.get('trial'), r.metrics.get('state'), r.cv, r.metrics.get('value'),
-                        r.metrics.get('epochs'), *[r.params.get(k) for k in info['search']], r.seconds, r.run, r.error]
-                       for r in t.itertuples()], columns=cols)
-    df = df.drop_duplicates('trial', keep='last').assign(_o=lambda d: d.state.map(_ORDER).fillna(9))
+    rows = {r.params.get('trial'): [r.params.get('trial'), r.metrics.get('state'), r.cv, r.metrics.get('value'),
+                                    r.metrics.get('epochs'), *[r.params.get(k) for k in info['search']], r.seconds,
+                                    r.run, r.error] for r in t.itertuples()}
+    for n, row in _stored_rows(info).items():  # every worker's trials, wherever their run roots are
+        if n not in rows or row[1] != rows[n][1]: rows[n] = row
+    df = pd.DataFrame(list(rows.values()), columns=cols)
+    df = df.assign(_o=lambda d: d.state.map(_ORDER).fillna(9))
     df = df.sort_values(['_o', 'value'], ascending=[True, info['direction'] == 'minimize'], na_position='last')
     df = df.drop(columns='_o')
     df.insert(0, 'rank', range(1, len(df) + 1))

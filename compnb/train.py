@@ -280,7 +280,6 @@ def _fold_oof(model, comp, va, fold, cfg, fd, device):
     save_csv(oof, fd/'oof.csv')
     return oof
 
-# %% ../nbs/02h_fit.ipynb #442b1e6c
 def fit_fold(comp, folds, fold, cfg, out, *, resume=False, overwrite=False, device=None, headless=None, pseudo=None,
              cbs=()):
     "Train one fold into `out/fold{fold}`; returns its OOF DataFrame (None on ranks > 0)"
@@ -345,6 +344,7 @@ def fit_folds(comp, folds, cfg, out, *, fold=-1, resume=False, overwrite=False, 
               pseudo=None, cbs=()):
     "Train `fold` (or all folds when -1) into `out`; write oof.csv, metrics.json and model.json; return the metrics"
     out, fh = Path(out), folds_hash(folds)
+    ranks_agree(dict(data=comp.fingerprint(), split=fh, fold=fold, params=cfg), get_device(device).type == 'cuda')
     ks = sorted(int(k) for k in folds.fold.unique() if k >= 0)  # fold -1 rows (adversarial validation) always train
     if fold not in [-1, *ks]: raise CompError(f'fold={fold}: folds are {ks} (or -1 for all)')
     if not overwrite: check_model_json(out, cfg, fh)

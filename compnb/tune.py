@@ -4,7 +4,7 @@
 
 # %% ../nbs/04c_tune.ipynb #562ad7f4
 from __future__ import annotations
-import os, re, json, time, shutil, signal, warnings, threading, contextlib
+import os, re, json, time, shutil, signal, socket, warnings, threading, contextlib
 from collections import Counter
 from functools import partial
 from pathlib import Path
@@ -128,10 +128,27 @@ def norm_storage(url):
     if (p := _sqlite_path(url)): return f'sqlite:///{p.resolve()}' + ('?' + url.partition('?')[2] if '?' in url else '')
     return f'journal:{_journal_path(url).resolve()}' if _journal_path(url) else url
 
+def _server(url): return url.split(':', 1)[0].split('+')[0] in ('postgresql', 'postgres')
+
+_LOCK_KEY = 0x636F6D706E62  # 'compnb': the PostgreSQL advisory lock of `compnb tune`'s set-up and claims
+
+@contextlib.contextmanager
+def _pg_lock(url):
+    "PostgreSQL's session advisory lock on its own connection (released by the server if this process dies)"
+    import sqlalchemy as sa
+    eng = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    try:
+        with eng.connect() as c:
+            c.execute(sa.text('SELECT pg_advisory_lock(:k)'), {'k': _LOCK_KEY})
+            try: yield
+            finally: c.execute(sa.text('SELECT pg_advisory_unlock(:k)'), {'k': _LOCK_KEY})
+    finally: eng.dispose()
+
 def storage_lock(url):
-    "An exclusive lock beside a SQLite or journal file (`<file>.compnb.lock`, not Optuna's own); none for a server"
+    "An exclusive lock: beside a SQLite or journal file (`<file>.compnb.lock`), on a PostgreSQL server (advisory)"
     p = _sqlite_path(url) or _journal_path(url)
-    return file_lock(f'{p}.compnb') if p else contextlib.nullcontext()
+    if p: return file_lock(f'{p}.compnb')
+    return _pg_lock(url) if _server(url) else contextlib.nullcontext()
 
 def kernel_url(url):
     "The URL a trial's kernel opens: SQLite connections wait up to a minute for their turn to write"
@@ -289,6 +306,7 @@ def run_trial(job, study, storage, trial, runner=run_stage):
         values = {k: suggest(trial, k, optuna.distributions.json_to_distribution(d)) for k, d in job['search'].items()}
         log(f"[w{job['worker']}] trial {trial.number}: " + ', '.join(f'{k}={v:.4g}' if isinstance(v, float)
                                                                       else f'{k}={v}' for k, v in values.items()))
+        trial.set_user_attr('where', f'{socket.gethostname()}:{rd}')  # the study report finds every worker's trials
         if rd.exists(): shutil.rmtree(rd)
         shutil.copytree(Path(job['folder'])/'split', rd/'split')
         with _sigint([]) as stop:  # Ctrl-C: the kernel stops the notebook, the trial fails; a second one: at once

@@ -130,3 +130,15 @@ def bee_run(tmp_path_factory):
             aug='quick+d4', keep_last=2)
     exec_nb('04_infer', run, **P, ckpts='last2')
     return run
+
+
+@pytest.fixture(scope='session')
+def pg_url():
+    """A throwaway PostgreSQL server for the session (scripts/pg.py, what `make pg` starts): its URL. Skipped only where
+    no PostgreSQL is installed (.ci/run installs Debian's postgresql package)"""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location('compnb_pg', ROOT/'scripts'/'pg.py')
+    pg = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(pg)
+    if pg.pg_bin() is None: pytest.skip('no PostgreSQL server programs (apt-get install postgresql)')
+    with pg.server() as url: yield url

@@ -126,6 +126,7 @@ def test_readme_lines_as_typed(wheel_bin, tmp_path):
         ran.append(line)
         if args[:2] == ['compnb', 'init']: cwd = cwd/args[2]  # the README's next lines are typed in the workspace
         if args[:2] == ['compnb', 'params']: assert 'keep_last' in r.stdout
+        if args[:2] == ['compnb', 'cache']: assert 'COMPNB_CACHE_MAX' in r.stdout and 'images: ' in r.stdout
         if args[:2] == ['compnb', 'compare']:  # 5-fold A beside 1-fold runs: not ranked together, and why
             assert 'fold(s) in its CV vs 5' in r.stdout and 'not ranked against it' in r.stdout, r.stdout
         if args[0] == 'compnb':  # `papermill` typed directly starts its kernel without compnb's settings

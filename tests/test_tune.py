@@ -3,6 +3,7 @@ joining one study at once, and a worker killed mid-trial whose trial is failed a
 The later studies reuse the first one's split (a study makes its split only when its folder has none). The 6-trial
 study searches epochs too, the first thing a competitor searches; README's space.yaml runs as typed."""
 import os, re, shutil, signal, subprocess, time, types
+from pathlib import Path
 import pandas as pd, pytest
 from conftest import COMPNB, ROOT
 from compnb.core import load_yaml
@@ -157,3 +158,55 @@ def test_readme_space_runs(tmp_path):
     assert t.state.name == 'COMPLETE' and set(t.params) == {'lr', 'aug', 'mixup'}, out[-3000:]
     best = load_yaml(tmp_path/'runs'/'space'/'best.yaml')
     assert (best['arch'], best['size'], best['epochs'], best['02_split']) == ('test_resnet', 32, 1, {'n_folds': 5})
+
+
+def kill_tree(p):
+    "SIGKILL a worker and every process under it (its trial's kernel too), as a machine lost would stop them"
+    import psutil
+    procs = [p_ for p_ in psutil.Process(p.pid).children(recursive=True)] + [psutil.Process(p.pid)]
+    for q in procs:
+        try: q.send_signal(signal.SIGKILL)
+        except psutil.NoSuchProcess: pass
+    p.wait()
+
+
+def test_postgres_two_machines_one_killed(six, tmp_path, pg_url):
+    """Two `compnb tune --storage postgresql://…` workers, each with its own run root as two machines have, join one
+    study on a real PostgreSQL server (conftest's pg_url). A finishes a trial, then is SIGKILLed (with its kernel) in its
+    second; B fails that trial (heartbeat) and reruns it with the same values. The study ends with exactly 3 finished
+    trials, each with its ledger row in the run root that ran it, and B's report sees A's trials too."""
+    from compnb.study import compare_study
+    import optuna
+    space, roots, N = tmp_path/'pg.yaml', [tmp_path/'a'/'runs', tmp_path/'b'/'runs'], 3
+    space.write_text('lr: choice(3e-3, 1e-2)\nepochs: 1\nn_folds: 3\npruner: none\nsampler: {seed: 0}\n')
+    for r in roots: with_split(six, r, 'pg')
+    cmd = ('tune', '-f', space, '--trials', N, '--storage', pg_url, '--heartbeat', 1)
+    a = sh(roots[0], *cmd)
+    mid = lambda r: sorted(r.glob('pg/trial-*/params/03_train.yaml'))  # trials that reached 03_train's checks
+    for _ in range(3000):  # B starts once A's first trial is under way, so A finishes first and claims the next
+        if mid(roots[0]) or a.poll() is not None: break
+        time.sleep(0.1)
+    b = sh(roots[1], *cmd)
+    for _ in range(3000):
+        if len(mid(roots[0])) >= 2 or a.poll() is not None: break
+        time.sleep(0.1)
+    assert a.poll() is None and len(mid(roots[0])) == 2, a.communicate()[0][-3000:]
+    kill_tree(a)
+    killed = int(mid(roots[0])[-1].parts[-3].split('-')[1])
+    out = finish(b)
+    assert f'trial {killed}: no heartbeat' in out, out[-3000:]
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    trials = optuna.load_study(study_name='pg', storage=pg_url).trials
+    states = [t.state.name for t in trials]
+    assert states.count('COMPLETE') == N and states.count('FAIL') == 1 and len(trials) == N + 1, states
+    assert trials[killed].state.name == 'FAIL'
+    (retry,) = [t for t in trials if t.system_attrs.get('failed_trial') == killed]
+    assert retry.state.name == 'COMPLETE' and retry.params == trials[killed].params  # rerun with the same values
+    for t in trials:
+        if t.state.name != 'COMPLETE': continue
+        rows = tune_rows(Path(t.user_attrs['where'].split(':', 1)[1]).parent.parent, 'pg')
+        assert rows.set_index('run').loc[f'trial-{t.number:04d}', 'status'] == 'ok'  # its row where it ran
+    ran_on_a = {r['trial'] for r in tune_rows(roots[0], 'pg').params}
+    assert ran_on_a and killed not in ran_on_a  # A finished one before it was killed; no row for the killed one
+    table = compare_study('pg', roots[1])  # B's report: A's trials too
+    assert sorted(table.trial) == list(range(N + 1)) and (table.state == 'COMPLETE').sum() == N
