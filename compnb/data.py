@@ -30,7 +30,7 @@ def guess_delim(values, sub_values=()):
     why = 'each value read whole as one class'
     for d in DELIMS:
         sets = _tag_sets(vals, d)
-        multi = [v for v, ts in sets.items() if len(ts) > 1]
+        multi = sorted(v for v, ts in sets.items() if len(ts) > 1)
         if len(multi) < 2 or any(len(set(ts)) < len(ts) for ts in sets.values()): continue  # a repeat: not a set
         tags = {t for v in multi for t in sets[v]}
         alone = tags & vals
