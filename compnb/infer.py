@@ -324,7 +324,8 @@ def oof_vs_constant(boost, fit, y, metric, multi_label, vocab, sizes=None):
 def tags_per_image(comp, sub):
     "Multi-label: the submission's mean tags per image beside the training cardinality, logged (WARNING beyond ±50%)"
     d = comp.label_delim or ' '
-    n_sub = float(sub[comp.sub_label_col].fillna('').astype(str).map(lambda s: len([t for t in s.split(d) if t])).mean())
+    count = lambda s: len([t for t in s.split(d) if t])
+    n_sub = float(sub[comp.sub_label_col].fillna('').astype(str).map(count).mean())
     n_train = float(comp.train[comp.target].map(len).mean())
     ok = abs(n_sub - n_train) <= 0.5 * n_train
     log(f'tags per image: submission {n_sub:.2f}, training {n_train:.2f}' + ('' if ok else

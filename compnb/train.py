@@ -75,12 +75,12 @@ def train_config(comp, *, arch='auto', pretrained='auto', size=0, sizes=(), epoc
     unknown = [k for k in stage if k not in STAGE_ONLY]
     if unknown: raise CompError(f'train_config: unknown parameter(s) {unknown}')
     if comp.multi_label and loss == 'ce': loss = 'bce'  # the default loss, for multi-label data: one sigmoid per class
-    metric = default_metric(metric, comp.multi_label, comp.defaults)  # auto: compnb.json's, else samples_f1 for tags
     sizes_out = comp.sizes  # several targets: one softmax each over a slice of the outputs
     if sizes_out and (mixup or cutmix or balanced or head != 'linear'):
         raise CompError('several targets train without mixup, cutmix, balanced sampling or an arcface head')
     r = resolve_recipe(comp, arch, pretrained, size, sizes, epochs, lr, aug, head_epochs)
     _check_tricks(comp, loss, balanced, precision, freeze_pct, ema, r['head_epochs'], method)
+    metric = default_metric(metric, comp.multi_label, comp.defaults)  # auto: compnb.json's, else samples_f1 for tags
     get_aug(r['aug']), get_loss(loss, sizes_out), get_metric(metric, comp.multi_label)
     if bs != 'auto' and int(bs) < 1: raise CompError(f"bs={bs}: a batch size of 1 or more, or 'auto'")
     if not 0 <= float(wd) < float('inf'):
@@ -94,8 +94,7 @@ def train_config(comp, *, arch='auto', pretrained='auto', size=0, sizes=(), epoc
     return dict(arch=r['arch'], pretrained=str(r['pretrained']), vocab=comp.outputs, size=sz[-1], sizes=sz,
                 epochs=[int(e) for e in per_stage(r['epochs'], len(sz), 'epochs')],
                 lrs=[float(l) for l in per_stage(r['lr'], len(sz), 'lr')], bs='auto' if bs == 'auto' else int(bs),
-                wd=float(wd),
-                method=method, aug=r['aug'],
+                wd=float(wd), method=method, aug=r['aug'],
                 tta=AUG_VIEWS.get(r['aug'], ['orig', 'hflip']), loss=loss, metric=metric, seed=int(seed),
                 num_workers=int(num_workers), cache=bool(cache), norm=norm, mean=mean, std=std, mixup=float(mixup),
                 cutmix=float(cutmix), balanced=bool(balanced), accum=int(accum), freeze_pct=float(freeze_pct),

@@ -192,7 +192,8 @@ def make_job(space, storage='', study='', folds=None, heartbeat=10, extra=None, 
     root = Path(root or runs_root()).resolve()
     storage = norm_storage(storage or f'sqlite:///{root/"optuna.db"}')  # default: embedded, nothing to start
     return dict(study=name, storage=storage, folder=str(root/name), fold=fold, metric=metric, fixed=fixed,
-                direction=['minimize', 'maximize'][get_metric(default_metric(metric)).higher], sampler=settings.get('sampler') or {},
+                direction=['minimize', 'maximize'][get_metric(default_metric(metric)).higher],
+                sampler=settings.get('sampler') or {},
                 search={k: distribution_to_json(d) for k, d in search.items()}, heartbeat=int(heartbeat),
                 pruner=pruner_spec(settings.get('pruner')), quiet=quiet, worker=0)
 
