@@ -4,15 +4,16 @@
 
 # %% ../nbs/02b_models.ipynb #3ff9c262
 from __future__ import annotations
-import hashlib, contextlib
+import hashlib, contextlib, re
 from pathlib import Path
 import torch, torch.nn as nn, torch.nn.functional as F
 import timm
 from .core import *
 
 # %% auto #0
-__all__ = ['ImageNorm', 'resolve_pretrained', 'load_local_weights', 'ArcFace', 'create_model', 'arch_stats', 'build_model',
-           'state_hash', 'save_state', 'freeze_body', 'unwrap', 'head_only']
+__all__ = ['FOREIGN', 'ImageNorm', 'resolve_pretrained', 'from_efficientnet_pytorch', 'to_timm_names', 'load_local_weights',
+           'ArcFace', 'create_model', 'arch_stats', 'build_model', 'state_hash', 'save_state', 'freeze_body', 'unwrap',
+           'head_only']
 
 # %% ../nbs/02b_models.ipynb #6f88c6ce
 class ImageNorm(nn.Module):
@@ -48,21 +49,66 @@ def _read_state(path):
     for k in ('state_dict', 'model', 'model_state_dict'):
         if isinstance(sd, dict) and k in sd and isinstance(sd[k], dict): sd = sd[k]
     if '0.mean' in sd: sd = {k[2:]: v for k, v in sd.items() if k.startswith('1.')}  # a compnb checkpoint
+    if sd and all(k.startswith('module.') for k in sd): sd = {k[7:]: v for k, v in sd.items()}  # saved from DDP
     return sd
+
+# %% ../nbs/02b_models.ipynb #ebc1c9fc
+_EP_TOP = {'_conv_stem': 'conv_stem', '_bn0': 'bn1', '_conv_head': 'conv_head', '_bn1': 'bn2', '_fc': 'classifier'}
+_EP_SE = {'_depthwise_conv': 'conv_dw', '_se_reduce': 'se.conv_reduce', '_se_expand': 'se.conv_expand'}
+_EP_IR = {**_EP_SE, '_expand_conv': 'conv_pw', '_bn0': 'bn1', '_bn1': 'bn2', '_project_conv': 'conv_pwl', '_bn2': 'bn3'}
+_EP_DS = {**_EP_SE, '_bn1': 'bn1', '_project_conv': 'conv_pw', '_bn2': 'bn2'}
+
+def _ep_key(k, where, expand):
+    "timm's name for efficientnet_pytorch's key `k`, or None"
+    if (m := re.fullmatch(r'_blocks\.(\d+)\.(\w+)\.(\w+)', k)):
+        b, mod, leaf = int(m[1]), m[2], m[3]
+        new = (_EP_IR if b in expand else _EP_DS).get(mod)
+        return f'{where[b]}.{new}.{leaf}' if new and b < len(where) else None
+    mod, _, leaf = k.partition('.')
+    return f'{_EP_TOP[mod]}.{leaf}' if mod in _EP_TOP else None
+
+def from_efficientnet_pytorch(sd, body, name='weights'):
+    "efficientnet_pytorch's state_dict in the names of timm's EfficientNet `body`"
+    if not hasattr(body, 'blocks'):
+        raise CompError(f'{name} holds EfficientNet weights (efficientnet_pytorch names) but the arch is '
+                        f'{type(body).__name__}: use the matching timm arch, e.g. efficientnet_lite0 or efficientnet_b0')
+    where = [f'blocks.{i}.{j}' for i, st in enumerate(body.blocks) for j in range(len(st))]
+    expand = {int(k.split('.')[1]) for k in sd if '._expand_conv.' in k}
+    new = {k: _ep_key(k, where, expand) for k in sd}
+    if (bad := [k for k, v in new.items() if v is None]):
+        raise CompError(f'{name}: {len(bad)} tensor(s) have no timm name (e.g. {bad[:2]}); is the arch the same '
+                        f'EfficientNet variant as the file ({len(where)} blocks here)?')
+    return {new[k]: v for k, v in sd.items()}
+
+FOREIGN = {'efficientnet_pytorch': (lambda sd: '_conv_stem.weight' in sd, from_efficientnet_pytorch)}
+
+def to_timm_names(sd, body, name='weights'):
+    "(state_dict in timm's names, the layout it came in): foreign layouts in `FOREIGN` converted by their rules"
+    for layout, (looks, convert) in FOREIGN.items():
+        if looks(sd): return convert(sd, body, name), layout
+    return sd, 'timm'
 
 # %% ../nbs/02b_models.ipynb #a0b2cbad
 def load_local_weights(body, path):
     "Load a local state_dict into `body`; a head of another shape is dropped (returns its keys)"
     path = Path(path)
-    sd, own = _read_state(path), body.state_dict()
+    sd, layout = to_timm_names(_read_state(path), body, repr(str(path)))
+    own = body.state_dict()
     clf = (getattr(body, 'pretrained_cfg', {}) or {}).get('classifier') or 'fc'
-    head = [k for k, v in sd.items() if (k in own and v.shape != own[k].shape) or (k not in own and k.startswith(clf))]
+    is_head = lambda k: k == clf or k.startswith(clf + '.')
+    head = [k for k, v in sd.items() if is_head(k) and (k not in own or v.shape != own[k].shape)]
+    if (odd := [k for k, v in sd.items() if k in own and not is_head(k) and v.shape != own[k].shape]):
+        raise CompError(f'pretrained={str(path)!r} does not fit this arch: {len(odd)} tensor(s) of another shape '
+                        f'(e.g. {odd[0]}: {tuple(sd[odd[0]].shape)} vs {tuple(own[odd[0]].shape)}). Same arch name '
+                        'as when it was saved?')
     res = body.load_state_dict({k: v for k, v in sd.items() if k not in head}, strict=False)
-    missing = [k for k in res.missing_keys if k not in head]
+    missing = [k for k in res.missing_keys if k not in head and not is_head(k)]
     if res.unexpected_keys or missing:
         raise CompError(f'pretrained={str(path)!r} does not fit this arch: {len(missing)} missing tensor(s) (e.g. '
                         f'{missing[:2]}), {len(res.unexpected_keys)} unexpected (e.g. {res.unexpected_keys[:2]}). '
                         'Same arch name as when it was saved?')
+    if layout != 'timm': log(f'{path.name}: {len(sd)} tensors converted from {layout} names to timm\'s, every one matched '
+                             'and shape-checked')
     if head: log(f'{path.name}: dropped {len(head)} head tensor(s) of another shape ({head[:2]}); a new head trains')
     return head
 

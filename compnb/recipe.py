@@ -4,7 +4,7 @@
 
 # %% ../nbs/02g_recipe.ipynb #608437f4
 from __future__ import annotations
-import os, socket
+import os, re, socket
 from pathlib import Path
 import numpy as np
 import timm
@@ -12,20 +12,27 @@ from .core import *
 from .images import image_census
 
 # %% auto #0
-__all__ = ['WEIGHT_EXTS', 'HUB_FILES', 'ARCH_PRETRAINED', 'ARCH_SCRATCH', 'SHORT_BUDGET', 'local_weights', 'cached_weights',
-           'hub_reachable', 'find_weights', 'auto_size', 'split_epochs', 'auto_aug', 'stage_sizes', 'resolve_recipe']
+__all__ = ['WEIGHT_EXTS', 'HUB_FILES', 'ARCH_RANK', 'ARCH_PRETRAINED', 'ARCH_SCRATCH', 'SHORT_BUDGET', 'local_weights',
+           'cached_weights', 'hub_reachable', 'find_weights', 'auto_size', 'split_epochs', 'auto_aug', 'stage_sizes',
+           'auto_arch', 'resolve_recipe']
 
 # %% ../nbs/02g_recipe.ipynb #498cf834
 WEIGHT_EXTS = ('.safetensors', '.pth', '.pt', '.bin')
 HUB_FILES = ('model.safetensors', 'pytorch_model.bin')
 
+def _hub_named(f, n):
+    "torch hub's cache names: `resnet18-f37072fd.pth`, `efficientnet-lite0-57934424.pth` (- and _ alike)"
+    return f.suffix in WEIGHT_EXTS and bool(re.fullmatch(re.escape(n.replace('_', '-')) + r'-[0-9a-f]{6,}',
+                                                        f.stem.replace('_', '-')))
+
 def local_weights(arch, folder=None):
-    "A weights file for `arch` (with or without its tag) in `folder` (default `$COMPNB_WEIGHTS`), or None"
+    "A weights file for `arch` (with or without its tag, or torch hub's `name-<hash>`) in `folder` (`$COMPNB_WEIGHTS`)"
     folder = folder or os.environ.get('COMPNB_WEIGHTS')
     if not folder or not Path(folder).is_dir(): return None
     for n in dict.fromkeys([arch, arch.split('.')[0]]):
         for f in [Path(folder)/f'{n}{e}' for e in WEIGHT_EXTS] + [Path(folder)/n/h for h in HUB_FILES]:
             if f.is_file(): return f
+        if (fs := sorted(f for f in Path(folder).iterdir() if _hub_named(f, n))): return fs[0]
     return None
 
 def cached_weights(arch, cache_dir=None):
@@ -57,7 +64,11 @@ def find_weights(arch, online=None, cache_dir=None):
     return False, 'none found'
 
 # %% ../nbs/02g_recipe.ipynb #5110d1f4
-ARCH_PRETRAINED, ARCH_SCRATCH = 'convnext_nano.in12k_ft_in1k', 'resnet26d'
+# Backbones `arch='auto'` fine-tunes, best first: accuracy for the compute of a competition's short schedule.
+# ConvNeXt-Nano (ImageNet-22k then 1k, ~82 % top-1, 15M params); EfficientNet-B0 (77.7 %, 5M); EfficientNet-Lite0
+# (75 %, no squeeze-excite, ReLU6: quick on CPUs); then ResNets, whose torchvision weights many people have.
+ARCH_RANK = ('convnext_nano.in12k_ft_in1k', 'efficientnet_b0', 'efficientnet_lite0', 'resnet50', 'resnet34', 'resnet18')
+ARCH_PRETRAINED, ARCH_SCRATCH = ARCH_RANK[0], 'resnet26d'
 
 def auto_size(comp, pretrained=True, n=2000):
     "The median short side of (up to `n`) training images, rounded to 32, in [128 (64 from scratch), 256]"
@@ -93,6 +104,19 @@ def stage_sizes(size, sizes=()):
         s *= 2
     return out + [size]
 
+# %% ../nbs/02g_recipe.ipynb #30528df6
+def auto_arch(online=None, cache_dir=None):
+    "(arch, weights, note): the best backbone in `ARCH_RANK` with weights on this machine, else hub, else scratch"
+    for a in ARCH_RANK:
+        if (f := local_weights(a) or cached_weights(a, cache_dir)):
+            prefer = '' if a == ARCH_RANK[0] else (f'; {ARCH_RANK[0]} would be preferred (put its weights in '
+                                                  '$COMPNB_WEIGHTS or run once online)')
+            return a, str(f), f'auto: found {a} weights ({f}){prefer}'
+    if hub_reachable() if online is None else online:
+        return ARCH_RANK[0], 'hub', f'auto: {ARCH_RANK[0]}, pretrained weights from timm hub download'
+    return ARCH_SCRATCH, False, 'auto: no pretrained weights found'
+
+
 # %% ../nbs/02g_recipe.ipynb #d8652367
 def _no_weights(arch, chosen):
     why = f"arch='auto' chose {arch}, which trains from scratch well; " if chosen else ''
@@ -107,9 +131,8 @@ def resolve_recipe(comp, arch='auto', pretrained='auto', size=0, sizes=(), epoch
     "The concrete arch, pretrained, sizes, epochs (per stage), lr, aug and head_epochs for `comp`, with notes"
     d, notes = comp.defaults, {}
     if _auto(arch) and 'arch' not in d:
-        w, src = find_weights(ARCH_PRETRAINED, online)
-        arch, pretrained = (ARCH_PRETRAINED, w) if w else (ARCH_SCRATCH, False if _auto(pretrained) else pretrained)
-        notes['arch'] = 'auto: ' + (f'pretrained weights from {src}' if w else 'no pretrained weights found')
+        arch, w, notes['arch'] = auto_arch(online)
+        if _auto(pretrained) or w: pretrained = w
         if not w and pretrained is False: _no_weights(arch, True)
     elif _auto(arch): arch = d['arch']
     if _auto(pretrained):
