@@ -257,7 +257,7 @@ def oof_metrics(oof, vocab, metric='macro_f1', multi_label=False, delim=' ', tar
     sc = lambda df: _fold_scores(df.target.map(o2i).values, df[vocab].values, metric)
     folds = {str(k): sc(g) for k, g in oof.groupby('fold')}
     vals, cv = [f[metric] for f in folds.values()], sc(oof)[metric]
-    const = best_constant(metric, oof.target.map(o2i).values, False, len(vocab), vocab)
+    const = best_constant(metric, oof.target.map(o2i).dropna().astype(int).values, False, len(vocab), vocab)
     return {'metric': metric, 'higher': get_metric(metric).higher, 'cv': cv, 'cv_all': sc(oof),
             'folds': folds, 'mean': float(np.mean(vals)), 'std': float(np.std(vals)), 'n_folds_trained': len(folds),
             'constant': const, 'beats_constant': beats_constant(cv, const, metric),
