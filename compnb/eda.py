@@ -17,7 +17,8 @@ from .data import *
 __all__ = ['UNKNOWN', 'class_counts', 'imbalance_ratio', 'cooccurrence', 'group_summary', 'group_sizes', 'comp_census',
            'size_table', 'census_summary', 'channel_stats', 'show_grid', 'class_grid', 'odd_images',
            'plot_class_counts', 'plot_sizes', 'plot_label_distributions', 'near_duplicates', 'hashes_table',
-           'pairs_table', 'pairs_grid', 'js_divergence', 'label_distributions', 'run_labels', 'spelling_variants',
+           'pairs_table', 'pairs_grid', 'train_test_dups', 'leak_summary', 'leak_grid', 'known_labels', 'leak_table',
+           'apply_known_labels', 'js_divergence', 'label_distributions', 'run_labels', 'spelling_variants',
            'label_purity', 'metadata_report', 'metadata_table', 'bin_labels', 'eda_summary']
 
 # %% ../nbs/00g_eda_tools.ipynb #078c925c
@@ -182,7 +183,7 @@ def near_duplicates(comp, census, d=6):
 def hashes_table(hashes, cluster):
     "The hashes as hex strings, with each image's duplicate cluster (eda/hashes.csv)"
     hx = {c: hashes[c].map(lambda v: f'{int(v):016x}') for c in hashes.columns if c[1:5] == 'hash'}
-    return hashes.assign(**hx, cluster=cluster)
+    return hashes.drop(columns='thumb', errors='ignore').assign(**hx, cluster=cluster)
 
 def pairs_table(train, pairs):
     "Near-duplicate pairs as image paths (eda/dup_pairs.csv)"
@@ -193,6 +194,67 @@ def pairs_grid(root, train, pairs, target='label', n=8):
     "The first `n` pairs side by side, titled by their labels"
     sel = [i for p in pairs[:n] for i in p]
     return show_grid(root, train.image.values[sel], train[target].values[sel], ncols=4, title='Near-duplicate pairs')
+
+# %% ../nbs/00g_eda_tools.ipynb #75438c25
+def _label_text(l, delim=' '): return delim.join(l) if isinstance(l, (list, tuple)) else str(l)
+
+def train_test_dups(comp, census=None, d=6):
+    "Test images that are (near-)copies of training images: a row per (test, train) pair, with the training label"
+    cols = ['test', 'train', 'label', 'kind', 'ratio']
+    ok = None if census is None else set(census.image[census.readable])
+    tr = comp.train if ok is None else comp.train[comp.train.image.isin(ok)]
+    te = [p for p in (comp.test or []) if ok is None or p in ok]
+    if not te or not len(tr): return pd.DataFrame(columns=cols)
+    imgs = np.array(list(tr.image) + te, dtype=object)
+    pairs, r = dup_pairs(image_hashes(comp.root, list(imgs)), d, return_ratio=True)
+    cross = (pairs[:, 0] < len(tr)) & (pairs[:, 1] >= len(tr))  # pairs come as (i < j): a training row first
+    p, r = pairs[cross], r[cross]
+    lab = [_label_text(l, comp.label_delim or ' ') for l in tr[comp.target].values[p[:, 0]]]
+    t = pd.DataFrame({'test': imgs[p[:, 1]], 'train': imgs[p[:, 0]], 'label': lab,
+                      'kind': np.where(r < 1e-3, 'exact', 'near'), 'ratio': r.round(3)}, columns=cols)
+    return t.sort_values(['test', 'ratio', 'train'], kind='stable').reset_index(drop=True)
+
+def leak_summary(table, n_test):
+    "Counts of the train↔test copies for eda.json"
+    k = table.test.nunique()
+    agree = table.groupby('test').label.nunique().eq(1).sum() if len(table) else 0
+    return {'pairs': int(len(table)), 'test_images': int(k), 'exact_pairs': int((table.kind == 'exact').sum()),
+            'share_of_test': round(k / n_test, 4) if n_test else 0.0, 'test_images_one_label': int(agree)}
+
+def leak_grid(root, table, n=8):
+    "The first `n` test images beside a training image they copy, titled by the training label"
+    t = table.drop_duplicates('test').head(n)
+    imgs = [p for r in t.itertuples() for p in (r.test, r.train)]
+    titles = [s for r in t.itertuples() for s in (f'test {Path(r.test).name}', f'train: {r.label} ({r.kind})')]
+    return show_grid(root, imgs, titles, ncols=4, title='Test images that copy training images')
+
+
+# %% ../nbs/00g_eda_tools.ipynb #3b17054a
+def known_labels(table):
+    "{test image: training label} for the test images whose training copies all carry one label"
+    if not len(table): return {}
+    g = table.groupby('test').label.agg(lambda s: s.iloc[0] if s.nunique() == 1 else None).dropna()
+    return g.to_dict()
+
+def leak_table(run, comp, d=6):
+    "The run's eda/train_test_dups.csv, or the same table computed now (said so) when 01_eda has not run"
+    p = Path(run)/'eda'/'train_test_dups.csv'
+    if p.exists(): return pd.read_csv(p, dtype={'test': str, 'train': str, 'label': str})
+    log(f'no {p}: looking for test images that copy training images now (as 01_eda would)')
+    return train_test_dups(comp, d=d)
+
+def apply_known_labels(sub, comp, known):
+    "`sub` with the rows of test images in `known` given that label; (new sub, rows, rows whose label changed)"
+    ids = dict(zip(comp.test or [], comp.sample_submission[comp.id_col].astype(str)))
+    lab = {ids[t]: l for t, l in known.items() if t in ids}
+    hit = sub[comp.id_col].astype(str).map(lab)
+    rows = hit.notna()
+    out = sub.copy()
+    changed = int((out.loc[rows, comp.sub_label_col].astype(str) != hit[rows]).sum())
+    out[comp.sub_label_col] = out[comp.sub_label_col].astype(object)
+    out.loc[rows, comp.sub_label_col] = hit[rows]
+    return out, int(rows.sum()), changed
+
 
 # %% ../nbs/00g_eda_tools.ipynb #a91c5898
 def js_divergence(p, q):
@@ -298,6 +360,10 @@ def eda_summary(comp, s, mrep=None):
              f"{s['exif_rotated']} EXIF-rotated.",
              f"Near-duplicates: {dups['pairs']} pairs in {dups['clusters']} clusters"
              + (f", {dups.get('clusters_spanning_groups', 0)} spanning groups" if comp.has_group else '') + '.']
+    if s.get('train_test_dups', {}).get('pairs'):
+        lk = s['train_test_dups']
+        lines.append(f"Train↔test copies: {lk['test_images']} test image(s) copy training images "
+                     f"({lk['share_of_test']:.1%} of test; eda/train_test_dups.csv).")
     if s.get('groups'):
         lines.append(f"{s['groups']['groups']} groups; single-group classes (no group-CV score): "
                      f"{s['single_group_classes'] or 'none'}.")

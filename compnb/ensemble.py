@@ -8,11 +8,10 @@ import re
 from pathlib import Path
 import numpy as np, pandas as pd, torch
 from .core import *
-from .loaders import AUG_VIEWS
 from .models import build_model
 from .predict import VIEWS, predict_tta, combine, activation_of
 from .oof import with_temperature, with_sigmoid_temperature, blend
-from .split import load_split
+from .split import load_split, fold_diff
 from .train import fit_folds, train_config
 
 # %% auto #0
@@ -69,13 +68,16 @@ def check_blend(run, others):
         if not mj(o).exists(): raise CompError(f'runs: {mj(o)} not found')
     if not mj(run).exists() or not others: return
     a = load_json(mj(run))['folds_hash']
-    imgs = set(pd.read_csv(Path(run)/'train'/'oof.csv', dtype={'image': str}).image)
+    oof = lambda r: pd.read_csv(Path(r)/'train'/'oof.csv', dtype={'image': str}, usecols=['image', 'fold'])
+    mine = oof(run)
     for o in others:
         b = load_json(mj(o))['folds_hash']
-        if a != b: raise CompError(f'cannot blend {o} with {run}: their folds differ (folds.csv hash {b} vs {a}), so '
-                                   'their OOF scores are not comparable. Train them on the same split.')
-        if set(pd.read_csv(Path(o)/'train'/'oof.csv', dtype={'image': str}).image) != imgs:
-            raise CompError(f'cannot blend {o}: it trained other folds than {run}')
+        if a != b: raise CompError(f'cannot blend {o} with {run}: their folds differ (folds.csv hash {b} vs {a}: '
+                                   f"{fold_diff(mine, oof(o), ('this run', 'the other'))}), so their OOF scores are "
+                                   'not comparable. Train them on the same split (run_dir of one, or its split/).')
+        if set(oof(o).image) != set(mine.image):
+            raise CompError(f'cannot blend {o}: it trained other folds than {run} '
+                            f"({fold_diff(mine, oof(o), ('this run', 'the other'))})")
 
 def ensure_model(run, comp, seed=42):
     "On the sample, a run without a model gets one trained in-process with 03's defaults; on real data an error"

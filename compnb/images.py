@@ -12,8 +12,8 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from .core import *
 
 # %% auto #0
-__all__ = ['IMG_EXTS', 'INSETS', 'CENSUS', 'to_rgb', 'open_image', 'resize_array', 'read_image', 'image_facts', 'check_images',
-           'image_census', 'image_hashes', 'image_stats']
+__all__ = ['IMG_EXTS', 'INSETS', 'THUMB', 'CENSUS', 'to_rgb', 'open_image', 'resize_array', 'read_image', 'image_facts',
+           'check_images', 'image_census', 'image_hashes', 'image_stats']
 
 # %% ../nbs/00b_images.ipynb #c5f74790
 IMG_EXTS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp', '.gif')
@@ -87,20 +87,25 @@ def read_image(path, size=None, method='squish'):
 
 # %% ../nbs/00b_images.ipynb #0d27f525
 INSETS = (0.0, 0.04, 0.08)  # centred crops hashed per image
+THUMB = 32  # px side of each crop's grey thumbnail (near-duplicates are verified on them)
 CENSUS = ['width', 'height', 'mode', 'format', 'bytes', 'exif_orientation', 'readable', 'problem']
 _STATS = 64  # px side for channel statistics
 
 def _hex(h): return np.packbits(h.hash).tobytes().hex()  # str(h), without imagehash's bit-by-bit string join
 
-def _hashes(im, insets=INSETS):
-    import imagehash
+def _hashes(im, insets=INSETS, thumbs=None):
+    "pHash and dHash hex of each centred crop; `thumbs` (a list) receives each crop's THUMB×THUMB grey thumbnail"
+    import imagehash, cv2
     g, out = im.convert('L'), []  # imagehash greys its input on every call; once is enough
     w, h = g.size
     for f in insets:
         dx, dy = round(w * f), round(h * f)
         v = g.crop((dx, dy, w - dx, h - dy)) if f else g
         out += [_hex(imagehash.phash(v)), _hex(imagehash.dhash(v))]
+        if thumbs is not None: thumbs.append(cv2.resize(np.asarray(v), (THUMB, THUMB), interpolation=cv2.INTER_AREA))
     return out
+
+def _b64(a): import base64; return base64.b64encode(np.ascontiguousarray(a, np.uint8).tobytes()).decode()
 
 _MISSING = dict(width=None, height=None, mode=None, format=None, bytes=None, exif_orientation=None,
                 readable=False, problem='file not found')
@@ -113,14 +118,16 @@ def _facts_one(path):
         im = open_image(path, draft_size=64, seen=row)
         import cv2
         m, s = cv2.meanStdDev(resize_array(np.asarray(im), _STATS))  # population std, as np.std
-        row.update(readable=True, hashes=_hashes(im), mean=(m.ravel() / 255).tolist(), std=(s.ravel() / 255).tolist())
+        th = []
+        row.update(readable=True, hashes=_hashes(im, thumbs=th), mean=(m.ravel() / 255).tolist(),
+                   std=(s.ravel() / 255).tolist(), thumbs=_b64(np.stack(th)))
     except CompError as e: row['problem'] = str(e).split(': ', 1)[-1]
     except Exception as e: row['problem'] = f'unreadable ({e})'
     return row
 
 # %% ../nbs/00b_images.ipynb #e93e5adf
 def _facts_file(root):
-    tag = hashlib.sha1((str(Path(root).resolve()) + repr(INSETS) + str(_STATS)).encode()).hexdigest()[:16]
+    tag = hashlib.sha1((str(Path(root).resolve()) + repr(INSETS) + str(_STATS) + f't{THUMB}').encode()).hexdigest()[:16]
     return cache_root()/'facts'/f'{tag}.json'
 
 _mem = {}
@@ -178,14 +185,23 @@ def image_census(root, relpaths):
     return f
 
 def image_hashes(root, relpaths):
-    "DataFrame (image, ok, phash{v}, dhash{v} per centred-crop variant v) as uint64"
+    "DataFrame (image, ok, phash{v}, dhash{v} per centred-crop variant v as uint64, thumb: (v, THUMB, THUMB) grey)"
     f = image_facts(root, relpaths)
     hs = [r.get('hashes') for r in f._rows]
     df = pd.DataFrame({'image': f.image, 'ok': [h is not None for h in hs]})
     for j in range(len(INSETS)):
         df[f'phash{j}'] = np.array([int(h[2*j], 16) if h else 0 for h in hs], dtype=np.uint64)
         df[f'dhash{j}'] = np.array([int(h[2*j+1], 16) if h else 0 for h in hs], dtype=np.uint64)
+    df['thumb'] = list(_thumbs(f._rows))
     return df
+
+def _thumbs(rows):
+    "(N, variants, THUMB, THUMB) uint8 grey thumbnails of the facts rows (zeros where unreadable)"
+    import base64
+    out = np.zeros((len(rows), len(INSETS), THUMB, THUMB), np.uint8)
+    for i, r in enumerate(rows):
+        if r.get('thumbs'): out[i] = np.frombuffer(base64.b64decode(r['thumbs']), np.uint8).reshape(out.shape[1:])
+    return out
 
 def image_stats(root, relpaths):
     "(N, 6) per-image channel means and stds (0–1 scale, at 64 px); NaN rows for unreadable images"

@@ -13,35 +13,54 @@ from .core import *
 from .images import read_image
 
 # %% auto #0
-__all__ = ['AUG_PRESETS', 'AUG_VIEWS', 'get_aug', 'image_cache_dir', 'cached_image', 'ImageDataset', 'make_loader',
-           'close_loaders', 'balanced_sampler', 'multi_hot', 'encode_targets', 'make_dls']
+__all__ = ['AUG_PRESETS', 'CROP_HEADROOM', 'parse_aug', 'aug_views', 'read_size', 'get_aug', 'image_cache_dir', 'cached_image',
+           'ImageDataset', 'make_loader', 'close_loaders', 'balanced_sampler', 'multi_hot', 'encode_targets',
+           'make_dls']
 
 # %% ../nbs/02a_loaders.ipynb #cfea898a
 AUG_PRESETS = ('none', 'quick', 'medium', 'heavy')
-_D4 = ['orig', 'hflip', 'vflip', 'rot90']
-AUG_VIEWS = {'none': ['orig'], 'quick': _D4, 'medium': _D4, 'heavy': _D4}  # custom pipelines: orig, hflip
+CROP_HEADROOM = 1.25  # training images are read at 1.25× the size for the random resized crop to crop from
 
-def _preset(aug):
+def parse_aug(aug):
+    "(preset, d4) of a preset name: 'medium' → ('medium', False), 'medium+d4' → ('medium', True), 'd4' → quick+d4"
+    a = str(aug or 'none')
+    base, d4 = (a[:-3], True) if a.endswith('+d4') else ('quick', True) if a == 'd4' else (a, False)
+    return (base, d4) if base in AUG_PRESETS and not (d4 and base == 'none') else (None, False)
+
+def aug_views(aug):
+    "TTA views that keep the label under `aug`: orig for none, + hflip for photos, the D4 views with `+d4`"
+    base, d4 = parse_aug(aug)
+    return ['orig'] if base == 'none' else ['orig', 'hflip', 'vflip', 'rot90'] if d4 else ['orig', 'hflip']
+
+def read_size(aug, size):
+    "The size a training loader reads images at: `CROP_HEADROOM` × `size` for presets that crop, else `size`"
+    return int(round(size * CROP_HEADROOM)) if size and parse_aug(aug)[0] in ('medium', 'heavy') else size
+
+def _preset(aug, size=None):
     import albumentations as A
-    flips = [A.HorizontalFlip(p=0.5), A.VerticalFlip(p=0.5), A.RandomRotate90(p=0.5)]
-    if aug == 'quick': return flips
-    geo = [A.Affine(scale=(0.9, 1.1), translate_percent=(-0.06, 0.06), rotate=(-15, 15), p=0.5)]
+    base, d4 = parse_aug(aug)
+    flips = [A.HorizontalFlip(p=0.5)] + ([A.VerticalFlip(p=0.5), A.RandomRotate90(p=0.5)] if d4 else [])
+    if base == 'quick': return flips
+    crop = [A.RandomResizedCrop((size, size), scale=(0.35, 1), ratio=(3 / 4, 4 / 3))] if size else []
+    geo = [A.Affine(rotate=(-15, 15), p=0.5)] if size else [
+        A.Affine(scale=(0.9, 1.1), translate_percent=(-0.06, 0.06), rotate=(-15, 15), p=0.5)]  # no size: no crop
     colour = [A.RandomBrightnessContrast(0.2, 0.2, p=0.5), A.HueSaturationValue(10, 15, 10, p=0.3)]
-    if aug == 'medium': return flips + geo + colour
-    return flips + geo + colour + [
+    if base == 'medium': return crop + flips + geo + colour
+    return crop + flips + geo + colour + [
         A.OneOf([A.GaussianBlur(blur_limit=(3, 5)), A.MotionBlur(blur_limit=(3, 5))], p=0.3),
         A.ImageCompression(quality_range=(50, 95), p=0.3),
         A.CoarseDropout(num_holes_range=(1, 6), hole_height_range=(0.05, 0.15), hole_width_range=(0.05, 0.15), p=0.4)]
 
-def get_aug(aug='none'):
-    "Albumentations pipeline: a preset (`none`, `quick`, `medium`, `heavy`) or a saved Compose (.json/.yaml)"
+def get_aug(aug='none', size=None):
+    "Albumentations pipeline: a preset (`none`, `quick`, `medium`, `heavy`, each `+d4`) or a saved Compose (.json/.yaml)"
     import albumentations as A
     if aug in ('none', '', None): return None
-    if aug in AUG_PRESETS: return A.Compose(_preset(aug))
+    if parse_aug(aug)[0]: return A.Compose(_preset(aug, size))
     if str(aug).endswith(('.json', '.yaml', '.yml')):
         if not Path(aug).is_file(): raise CompError(f'aug={aug!r}: file not found')
         return A.load(aug, data_format='yaml' if str(aug).endswith(('.yaml', '.yml')) else 'json')
-    raise CompError(f"aug={aug!r}: use 'auto', one of {AUG_PRESETS}, or a saved albumentations Compose (.json/.yaml)")
+    raise CompError(f"aug={aug!r}: use 'auto', one of {AUG_PRESETS} (+d4 for images with no up: 'medium+d4'), or a "
+                    'saved albumentations Compose (.json/.yaml)')
 
 # %% ../nbs/02a_loaders.ipynb #3dffbf6e
 def image_cache_dir(root, size, method='squish'):
@@ -104,9 +123,9 @@ def _seed_worker(worker_id):
 def make_loader(root, images, targets, size, method='squish', aug='none', bs=64, shuffle=False, num_workers=0,
                 drop_last=False, cache=False, sampler=None, persistent=True):
     "A torch DataLoader over `ImageDataset`; augmentation is seeded, so a seed gives the same batches"
-    tfm = get_aug(aug)
+    tfm = get_aug(aug, size)
     if tfm is not None: tfm.set_random_seed(int(torch.randint(0, 2**31, (1,))))
-    ds = ImageDataset(root, images, targets, size, method, tfm, cache)
+    ds = ImageDataset(root, images, targets, read_size(aug, size), method, tfm, cache)
     return DataLoader(ds, batch_size=bs, shuffle=shuffle and sampler is None, sampler=sampler,
                       num_workers=num_workers, drop_last=drop_last, persistent_workers=persistent and num_workers > 0,
                       pin_memory=torch.cuda.is_available(), worker_init_fn=_seed_worker if num_workers > 0 else None)

@@ -13,7 +13,7 @@ from .core import *
 # %% auto #0
 __all__ = ['FOREIGN', 'ImageNorm', 'resolve_pretrained', 'from_efficientnet_pytorch', 'to_timm_names', 'load_local_weights',
            'ArcFace', 'create_model', 'arch_stats', 'build_model', 'state_hash', 'save_state', 'freeze_body', 'unwrap',
-           'head_only']
+           'param_groups', 'head_only']
 
 # %% ../nbs/02b_models.ipynb #6f88c6ce
 class ImageNorm(nn.Module):
@@ -192,6 +192,13 @@ def unwrap(m):
         if isinstance(m, nn.parallel.DistributedDataParallel): m = m.module
         elif hasattr(m, '_orig_mod'): m = m._orig_mod
         else: return m
+
+def param_groups(model):
+    "[backbone parameters, head parameters]: fastai's splitter, so `slice(lr / lr_mult, lr)` trains the body slower"
+    m = unwrap(model)
+    head = list((m[2] if len(m) > 2 else m[1].get_classifier()).parameters())
+    ids = {id(p) for p in head}
+    return [[p for p in m.parameters() if id(p) not in ids], head]
 
 @contextlib.contextmanager
 def head_only(model):

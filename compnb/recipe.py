@@ -12,7 +12,7 @@ from .core import *
 from .images import image_census
 
 # %% auto #0
-__all__ = ['WEIGHT_EXTS', 'HUB_FILES', 'ARCH_RANK', 'ARCH_PRETRAINED', 'ARCH_SCRATCH', 'SHORT_BUDGET', 'local_weights',
+__all__ = ['WEIGHT_EXTS', 'HUB_FILES', 'ARCH_RANK', 'ARCH_PRETRAINED', 'ARCH_SCRATCH', 'SHORT_BUDGET', 'LR_MULT', 'local_weights',
            'cached_weights', 'hub_reachable', 'find_weights', 'auto_size', 'split_epochs', 'auto_aug', 'stage_sizes',
            'auto_arch', 'resolve_recipe']
 
@@ -84,11 +84,13 @@ def split_epochs(total, n):
 
 SHORT_BUDGET = 10  # epochs in all: below it, augmentation costs more fitting than it gives back
 
-def auto_aug(epochs, n=1):
-    "`quick` (flips, 90° turns) for a budget under `SHORT_BUDGET` epochs over `n` stages, else `medium`"
+def auto_aug(epochs, n=1, symmetry='hflip'):
+    "`quick` (a flip) for a budget under `SHORT_BUDGET` epochs over `n` stages, else `medium`; `+d4` for `symmetry='d4'`"
     # timm's 'ResNet strikes back' recipes weaken augmentation as the schedule shortens (A1 600 → A3 100 epochs);
     # bench/run.py --full: at 4 epochs from scratch, quick beat medium by +0.04 macro-F1 (BENCHMARKS.md)
-    return 'quick' if sum(int(e) for e in as_list(epochs, n)) < SHORT_BUDGET else 'medium'
+    if symmetry not in ('hflip', 'd4'): raise CompError(f"symmetry={symmetry!r} (compnb.json): use 'hflip' or 'd4'")
+    base = 'quick' if sum(int(e) for e in as_list(epochs, n)) < SHORT_BUDGET else 'medium'
+    return base + ('+d4' if symmetry == 'd4' else '')
 
 def _auto(v): return isinstance(v, str) and v == 'auto'
 
@@ -126,8 +128,10 @@ def _no_weights(arch, chosen):
         f'pretrained=/path/to/weights, put {name}.safetensors in a folder named by '
         'COMPNB_WEIGHTS, or run once online.')
 
+LR_MULT = 1  # lr_mult='auto' with pretrained weights: the body at lr / LR_MULT (bench/finetune.py decides)
+
 def resolve_recipe(comp, arch='auto', pretrained='auto', size=0, sizes=(), epochs='auto', lr='auto', aug='auto',
-                   head_epochs='auto', online=None):
+                   head_epochs='auto', online=None, lr_mult='auto'):
     "The concrete arch, pretrained, sizes, epochs (per stage), lr, aug and head_epochs for `comp`, with notes"
     d, notes = comp.defaults, {}
     if _auto(arch) and 'arch' not in d:
@@ -144,5 +148,6 @@ def resolve_recipe(comp, arch='auto', pretrained='auto', size=0, sizes=(), epoch
     if _auto(epochs): epochs = d['epochs'] if 'epochs' in d else split_epochs(10 if pre else 30, len(sz))
     pick = lambda v, k, default: d.get(k, default) if _auto(v) else v
     return dict(arch=arch, pretrained=pretrained, sizes=sz, epochs=epochs, lr=pick(lr, 'lr', 1e-3 if pre else 3e-3),
-                aug=pick(aug, 'aug', auto_aug(epochs, len(sz))),
-                head_epochs=int(pick(head_epochs, 'head_epochs', int(pre))), notes=notes)
+                aug=pick(aug, 'aug', auto_aug(epochs, len(sz), d.get('symmetry', 'hflip'))),
+                head_epochs=int(pick(head_epochs, 'head_epochs', int(pre))),
+                lr_mult=float(pick(lr_mult, 'lr_mult', LR_MULT if pre else 1)), notes=notes)

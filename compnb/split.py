@@ -15,9 +15,9 @@ from .data import *
 
 # %% auto #0
 __all__ = ['GROUP_SCHEMES', 'SCHEMES', 'choose_scheme', 'balanced_group_folds', 'make_folds', 'split_report', 'folds_hash',
-           'cheap_features', 'adversarial_auc', 'read_auc', 'adv_valid_folds', 'split_labels', 'load_split',
-           'load_folds', 'parse_merge', 'parse_drop', 'relabel', 'split_groups', 'adversarial_check', 'split_warnings',
-           'plot_folds']
+           'fold_diff', 'cheap_features', 'adversarial_auc', 'read_auc', 'adv_valid_folds', 'split_labels',
+           'load_split', 'load_folds', 'parse_merge', 'parse_drop', 'relabel', 'split_groups', 'linked_groups',
+           'split_folds', 'default_split', 'adversarial_check', 'split_warnings', 'plot_folds']
 
 # %% ../nbs/01a_split_tools.ipynb #9f118219
 GROUP_SCHEMES = ('gkf', 'sgkf', 'sgkf_sklearn')
@@ -126,6 +126,21 @@ def folds_hash(folds):
     s = folds.sort_values('image')[['image', 'fold']].to_csv(index=False)
     return hashlib.sha1(s.encode()).hexdigest()[:16]
 
+def fold_diff(a, b, names=('this run', 'the other')):
+    "Where two folds tables (image, fold) differ, in words: images on one side only, images in other folds"
+    m = a[['image', 'fold']].merge(b[['image', 'fold']], on='image', how='outer', suffixes=('_a', '_b'),
+                                   indicator=True).sort_values('image', kind='stable')
+    only = {s: m.image[m._merge == k].tolist() for s, k in zip(names, ('left_only', 'right_only'))}
+    both = m[m._merge == 'both']
+    moved = both[both.fold_a != both.fold_b]
+    out = [f'{len(v)} image(s) only in {s} (e.g. {v[0]})' for s, v in only.items() if v]
+    if len(moved):
+        r = moved.iloc[0]
+        out.append(f'{len(moved)} of {len(both)} image(s) in another fold, first {r.image}: fold {int(r.fold_a)} in '
+                   f'{names[0]}, {int(r.fold_b)} in {names[1]}')
+    return '; '.join(out) or 'no image in another fold'
+
+
 # %% ../nbs/01a_split_tools.ipynb #d55136f4
 def cheap_features(root, relpaths):
     "Per image: width, height, aspect, bytes, channel means and stds at 64 px (from the image facts: no decoding)"
@@ -175,12 +190,15 @@ def split_labels(run, comp):
     return relabel(comp, rl.get('merge'), rl.get('drop', []))
 
 # %% ../nbs/01a_split_tools.ipynb #77fc772a
-def load_split(run, comp, n_folds=5, seed=42):
-    "(comp with the split's class changes applied, folds) from the run, or the default split computed now"
+def load_split(run, comp, n_folds=5, seed=42, save=False):
+    "(comp with the split's class changes applied, folds) from the run, or 02_split's default split made now"
     p = Path(run)/'split'/'folds.csv'
     if not p.exists():
-        log(f'no {p}: using the default split ({n_folds} folds, seed {seed}); run 02_split to choose another')
-        return comp, make_folds(comp.train, n_folds, 'auto', seed, target=comp.target)
+        folds, why = default_split(comp, n_folds, seed)
+        if save and is_main(): save_csv(folds, p)  # one split per run: later stages and re-runs read this one
+        log(f"no {p}: made the split 02_split makes with its defaults ({why})"
+            + ('; saved there for the later stages' if save else '') + '. Run 02_split first to choose another.')
+        return comp, folds
     comp = split_labels(run, comp)
     f = pd.read_csv(p, dtype={'image': str})
     if list(f.columns[:2]) != ['image', 'fold']:
@@ -197,9 +215,9 @@ def load_split(run, comp, n_folds=5, seed=42):
                         'for other data or another holdout: re-run 02_split with the same data and holdout.')
     return comp, f
 
-def load_folds(run, comp, n_folds=5, seed=42):
+def load_folds(run, comp, n_folds=5, seed=42, save=False):
     "The run's folds (see `load_split`)"
-    return load_split(run, comp, n_folds, seed)[1]
+    return load_split(run, comp, n_folds, seed, save)[1]
 
 # %% ../nbs/01a_split_tools.ipynb #a481970a
 def parse_merge(s):
@@ -248,6 +266,23 @@ def split_groups(comp, pairs, dups, dup_link=True):
         log(f"near-duplicates: {dups['pairs']} pairs in {dups['clusters']} clusters; linked into {len(set(groups))} "
             'groups' + (f" (from {comp.train.group.nunique()})" if has_col else ''))
     return groups
+
+def linked_groups(comp, dup_dist=6, dup_link=True):
+    "(near-duplicate pairs, their report, group per training row) as 02_split links them"
+    pairs = dup_pairs(image_hashes(comp.root, list(comp.train.image)), dup_dist)
+    dups, _ = dup_report(comp.train, None, pairs, comp.target)
+    return pairs, dups, split_groups(comp, pairs, dups, dup_link)
+
+def split_folds(comp, groups, n_folds=5, scheme='auto', seed=42, allow_leak=False):
+    "(folds, scheme used): the folds of `comp`'s training rows over `groups` (from `linked_groups`)"
+    scheme = choose_scheme(groups is not None, comp.multi_label, scheme)
+    return make_folds(comp.train, n_folds, scheme, seed, allow_leak, comp.target, groups), scheme
+
+def default_split(comp, n_folds=5, seed=42):
+    "The split 02_split makes with its defaults: groups linked by near-duplicates, then `split_folds`; (folds, why)"
+    pairs, dups, groups = linked_groups(comp)
+    folds, scheme = split_folds(comp, groups, n_folds, 'auto', seed)
+    return folds, f"{scheme}, {n_folds} folds, seed {seed}, {dups['pairs']} near-duplicate pair(s) linked"
 
 def adversarial_check(comp, seed=42):
     "(AUC, each training image's out-of-fold P(test)) of a train-vs-test classifier on cheap features"

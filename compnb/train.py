@@ -17,17 +17,17 @@ from fastai.callback.progress import *
 from fastcore.basics import noop
 from .comp import read_table
 from .split import folds_hash
-from .loaders import AUG_VIEWS, get_aug, make_dls, multi_hot, close_loaders
+from .loaders import aug_views, get_aug, make_dls, multi_hot, close_loaders
 from .recipe import resolve_recipe
-from .models import create_model, arch_stats, freeze_body, head_only, state_hash, unwrap
+from .models import create_model, arch_stats, freeze_body, head_only, state_hash, unwrap, param_groups
 from .metrics import get_metric, score, best_threshold, fastai_metrics, oof_metrics, default_metric
 from .losses import get_loss
 from .callbacks import EpochRecorder, DistTrace, TrialReport, FaultInjection, StopOnNaN, is_oom, trick_callbacks
 from .predict import predict, activation_of
 
 # %% auto #0
-__all__ = ['STAGE_ONLY', 'MIN_BS', 'per_stage', 'train_config', 'recipe_line', 'probe_bs', 'fit_fold', 'collect_oof',
-           'check_model_json', 'fit_folds', 'read_pseudo', 'read_history', 'plot_history']
+__all__ = ['STAGE_ONLY', 'MIN_BS', 'per_stage', 'train_config', 'recipe_line', 'body_lr', 'probe_bs', 'fit_fold', 'collect_oof',
+           'check_model_json', 'fit_folds', 'read_pseudo']
 
 # %% ../nbs/02h_fit.ipynb #f3483cec
 def per_stage(v, n, name):
@@ -70,7 +70,7 @@ def train_config(comp, *, arch='auto', pretrained='auto', size=0, sizes=(), epoc
                  method='squish', aug='auto', loss='ce', metric='auto', seed=42, num_workers=-1, norm='model',
                  cache=True, mixup=0.0, cutmix=0.0, balanced=False, accum=1, freeze_pct=0.0, precision='auto',
                  head_epochs='auto', ema=0.0, channels_last=False, torch_compile=False, keep_last=1, head='linear',
-                 arc_scale=30.0, arc_margin=0.3, **stage):
+                 arc_scale=30.0, arc_margin=0.3, lr_mult='auto', **stage):
     "Resolved, checked training configuration (JSON-able) for `comp`; `stage` holds 03_train's other parameters"
     unknown = [k for k in stage if k not in STAGE_ONLY]
     if unknown: raise CompError(f'train_config: unknown parameter(s) {unknown}')
@@ -78,7 +78,10 @@ def train_config(comp, *, arch='auto', pretrained='auto', size=0, sizes=(), epoc
     sizes_out = comp.sizes  # several targets: one softmax each over a slice of the outputs
     if sizes_out and (mixup or cutmix or balanced or head != 'linear'):
         raise CompError('several targets train without mixup, cutmix, balanced sampling or an arcface head')
-    r = resolve_recipe(comp, arch, pretrained, size, sizes, epochs, lr, aug, head_epochs)
+    find = isinstance(lr, str) and lr == 'find'  # 03_train runs fastai's lr_find and sets lrs (compnb.lrfind)
+    r = resolve_recipe(comp, arch, pretrained, size, sizes, epochs, 'auto' if find else lr, aug, head_epochs,
+                       lr_mult=lr_mult)
+    if r['lr_mult'] < 1: raise CompError(f'lr_mult={lr_mult}: 1 (one lr for the whole model) or more')
     _check_tricks(comp, loss, balanced, precision, freeze_pct, ema, r['head_epochs'], method)
     metric = default_metric(metric, comp.multi_label, comp.defaults)  # auto: compnb.json's, else samples_f1 for tags
     get_aug(r['aug']), get_loss(loss, sizes_out), get_metric(metric, comp.multi_label)
@@ -94,13 +97,14 @@ def train_config(comp, *, arch='auto', pretrained='auto', size=0, sizes=(), epoc
     return dict(arch=r['arch'], pretrained=str(r['pretrained']), vocab=comp.outputs, size=sz[-1], sizes=sz,
                 epochs=[int(e) for e in per_stage(r['epochs'], len(sz), 'epochs')],
                 lrs=[float(l) for l in per_stage(r['lr'], len(sz), 'lr')], bs='auto' if bs == 'auto' else int(bs),
-                wd=float(wd), method=method, aug=r['aug'],
-                tta=AUG_VIEWS.get(r['aug'], ['orig', 'hflip']), loss=loss, metric=metric, seed=int(seed),
+                wd=float(wd),
+                method=method, aug=r['aug'],
+                tta=aug_views(r['aug']), loss=loss, metric=metric, seed=int(seed),
                 num_workers=int(num_workers), cache=bool(cache), norm=norm, mean=mean, std=std, mixup=float(mixup),
                 cutmix=float(cutmix), balanced=bool(balanced), accum=int(accum), freeze_pct=float(freeze_pct),
                 precision=precision, head_epochs=r['head_epochs'], ema=float(ema), channels_last=bool(channels_last),
                 torch_compile=bool(torch_compile), keep_last=int(keep_last), head=head, arc_scale=float(arc_scale),
-                arc_margin=float(arc_margin), multi_label=comp.multi_label,
+                arc_margin=float(arc_margin), multi_label=comp.multi_label, lr_mult=r['lr_mult'], lr_find=find,
                 target=comp.target, label_delim=comp.label_delim, recipe=r['notes'],
                 targets=comp.target_vocabs if sizes_out else None, target_sizes=sizes_out)
 
@@ -109,6 +113,7 @@ def recipe_line(cfg):
     pre = cfg['pretrained']
     w = 'from scratch' if pre in ('False', '') else ('hub weights' if pre == 'hub' else f'weights {Path(pre).name}')
     head = f" (+{cfg['head_epochs']} head-only)" if cfg['head_epochs'] else ''
+    head += f" · body lr ÷{cfg['lr_mult']:g}" if cfg.get('lr_mult', 1) > 1 else ''
     return (f"recipe: {cfg['arch']} {w} · sizes {cfg['sizes']} · epochs {cfg['epochs']}{head} · lr {cfg['lrs']} · "
             f"aug {cfg['aug']} · bs {cfg['bs']} · loss {cfg['loss']} · metric {cfg['metric']}")
 
@@ -155,7 +160,7 @@ def _learner(model, dls, cfg, rec, fd, device, cbs=()):
     metrics = fastai_metrics(cfg['metric'], cfg.get('multi_label', False), cfg.get('target_sizes'))
     loss = get_loss(cfg['loss'], cfg.get('target_sizes'))
     learn = Learner(dls, torch.compile(model) if cfg.get('torch_compile') else model, loss_func=loss,
-                    metrics=metrics, cbs=cbs, path=fd, model_dir='.', wd=cfg.get('wd', 0.01))
+                    metrics=metrics, cbs=cbs, path=fd, model_dir='.', wd=cfg.get('wd', 0.01), splitter=param_groups)
     prec = cfg.get('precision', 'auto')
     if device.type == 'cuda' and prec != 'fp32':
         bf16 = torch.cuda.is_bf16_supported() if prec == 'auto' else prec == 'bf16'
@@ -164,6 +169,11 @@ def _learner(model, dls, cfg, rec, fd, device, cbs=()):
     return learn
 
 def _bars(learn, headless): return learn.no_bar() if headless else contextlib.nullcontext()
+
+def body_lr(cfg, lr):
+    "fastai's discriminative lr: `slice(lr / lr_mult, lr)` over [body, head], or `lr` for all when lr_mult is 1"
+    m = float(cfg.get('lr_mult', 1))
+    return slice(lr / m, lr) if m > 1 else lr
 
 # %% ../nbs/02h_fit.ipynb #f86be566
 def _fit_stages(learn, rec, mk, cfg, at, stages, fd, info):
@@ -223,7 +233,8 @@ def _fit_one_stage(learn, rec, mk, cfg, i, sz, ep, lr, start, reset, fd):
     saved = {k: v.detach().clone() for k, v in unwrap(learn.model).state_dict().items()}  # in case no epoch finishes
     while True:
         try:
-            with _bars(learn, rec.headless): learn.fit_one_cycle(ep, lr, start_epoch=start, reset_opt=reset)
+            with _bars(learn, rec.headless):
+                learn.fit_one_cycle(ep, body_lr(cfg, lr), start_epoch=start, reset_opt=reset)
             return
         except Exception as e:
             if not is_oom(e) or rec.bs // 2 < MIN_BS: raise
@@ -383,18 +394,3 @@ def read_pseudo(path, comp):
                     'column fold must hold fold numbers; bad values')
         out['fold'] = f.astype(int).values
     return out
-
-# %% ../nbs/02h_fit.ipynb #e0a30679
-def read_history(train_dir):
-    "All folds' history.csv rows under `train_dir`"
-    parts = [pd.read_csv(p) for p in sorted(Path(train_dir).glob('fold*/history.csv'))]
-    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
-
-def plot_history(hist, metric='macro_f1'):
-    "The validation metric by epoch (all stages in a row), one line per fold"
-    import matplotlib.pyplot as plt
-    fig, ax = plt.subplots(figsize=(6, 3.5))
-    for k, g in hist.groupby('fold'): ax.plot(np.arange(len(g)), g[metric], marker='o', label=f'fold {k}')
-    ax.set(xlabel='epoch (all stages)', ylabel=metric, title='Validation by epoch')
-    ax.legend()
-    return fig

@@ -120,12 +120,13 @@ def sample_run(sample_pair):
 @pytest.fixture(scope='session')
 def bee_run(tmp_path_factory):
     """bee_health 01 → 04 with a holdout as test set: 2 group folds, all trained, progressive 32 → 48 px, 1 + 2
-    epochs (resnet10t from scratch), 04 with the last-2 checkpoint ensemble"""
+    epochs (resnet10t from scratch; bees seen from above: flips and 90° turns keep the label, so `quick+d4`), 04 with
+    the last-2 checkpoint ensemble"""
     need(BEE)
     run, P = tmp_path_factory.mktemp('bee')/'run', dict(data=str(BEE), holdout=0.2)
     exec_nb('01_eda', run, **P)
     exec_nb('02_split', run, **P, n_folds=2)
     exec_nb('03_train', run, **P, sizes='[32, 48]', epochs='[1, 2]', arch='resnet10t', pretrained=False, lr=1e-2,
-            keep_last=2)
+            aug='quick+d4', keep_last=2)
     exec_nb('04_infer', run, **P, ckpts='last2')
     return run
