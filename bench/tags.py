@@ -104,7 +104,7 @@ def run_fastai(data, run, epochs, weights, size, vocab):
     with learn.no_bar(), learn.no_logging(): learn.fine_tune(epochs - 1, freeze_epochs=1)
     te = pd.read_csv(data/'answers.csv')
     tdl = dls.test_dl([str(data/'test'/f'{i}.jpg') for i in te.id], num_workers=0)
-    P, _ = learn.get_preds(dl=tdl)
+    with learn.no_bar(): P, _ = learn.get_preds(dl=tdl)
     return P.numpy(), time.time() - t
 
 
