@@ -16,10 +16,59 @@ from .comp import (_pick_col, _resolve_images, _labels_from, _check_dups, _natur
                          _GROUP_COLS, _TRAIN_CSVS, _SUB_CSVS, _TRAIN_DIRS, _TEST_DIRS)
 
 # %% auto #0
-__all__ = ['UNKNOWN_MARKERS', 'READER_PARAMS', 'make_holdout', 'read_comp', 'add_targets', 'stage_comp']
+__all__ = ['UNKNOWN_MARKERS', 'READER_PARAMS', 'guess_delim', 'make_holdout', 'read_comp', 'add_targets', 'stage_comp']
+
+# %% ../nbs/00f_data.ipynb #24211c92
+def _tag_sets(vals, d):
+    "Each value split on `d` into its tags (stripped, empty ones dropped)"
+    return {v: [t.strip() for t in v.split(d) if t.strip()] for v in vals}
+
+def guess_delim(values, sub_values=()):
+    "(delimiter, reason) when `values` read as tag sets, else ('', reason): evidence, not a lookup"
+    vals = {str(v).strip() for v in values if isinstance(v, str) and v.strip()}
+    subs = {str(v).strip() for v in sub_values if isinstance(v, str) and v.strip()}
+    why = 'each value read whole as one class'
+    for d in DELIMS:
+        sets = _tag_sets(vals, d)
+        multi = sorted(v for v, ts in sets.items() if len(ts) > 1)
+        if len(multi) < 2 or any(len(set(ts)) < len(ts) for ts in sets.values()): continue  # a repeat: not a set
+        tags = {t for v in multi for t in sets[v]}
+        alone = tags & vals
+        if len(alone) >= 0.5 * len(tags): return d, f'tags of values such as {multi[0]!r} also occur alone'
+        all_tags = {t for ts in sets.values() for t in ts}
+        uses = pd.Series([t for ts in sets.values() for t in ts]).value_counts()
+        reused = (uses >= 2).mean()
+        if len(vals) >= max(10, 2 * len(all_tags)) and reused >= 0.8:
+            return d, (f'{len(all_tags)} tags recombine into {len(vals)} distinct values ({reused:.0%} of tags in '
+                       f'several values, {len(alone)} ever alone), e.g. {multi[0]!r}')
+        sub_multi = [s for s in subs - vals if len(_tag_sets([s], d)[s]) > 1]  # a training value is no evidence
+        if sub_multi and all(set(_tag_sets([s], d)[s]) <= all_tags for s in subs):
+            return d, f'sample_submission writes tag sets such as {sub_multi[0]!r}, all of them training tags'
+    return '', why
+
+
+# %% ../nbs/00f_data.ipynb #7500a663
+def _log_guess(values, sub_values, where, col):
+    "The guessed delimiter for `values`, logged with its reason (also when values with separators stay whole)"
+    d, why = guess_delim(values, sub_values)
+    if d: log(f"{where}: column {col!r} looks multi-label ({why}): read as tags split on {d!r}; pass "
+              "label_delim='none' to keep each value whole")
+    elif any(s in str(v) for v in set(values) for s in DELIMS):
+        log(f"{where}: column {col!r} has values with separators, read whole as single-label classes (their parts "
+            "neither recombine nor occur alone); pass label_delim=' ' (or the separator) if they are tag sets")
+    return d
+
+def _sub_values(root, sub_csv=''):
+    "The label values of sample_submission (evidence of the submission's format), or ()"
+    p = root/sub_csv if sub_csv else next((root/c for c in _SUB_CSVS if (root/c).is_file()), None)
+    if p is None or not p.is_file(): return ()
+    try: s = read_table(p)
+    except CompError: return ()
+    return tuple(s[s.columns[1]]) if s.shape[1] == 2 else ()
+
 
 # %% ../nbs/00f_data.ipynb #217fa3dd
-def _read_csv_layout(root, csv_path, image_col, label_col, group_col, label_delim):
+def _read_csv_layout(root, csv_path, image_col, label_col, group_col, label_delim, sub_values=()):
     df = read_table(csv_path)
     where = str(csv_path)
     icol = _pick_col(df, image_col, _IMG_COLS, where, 'image_col') or df.columns[0]
@@ -38,10 +87,7 @@ def _read_csv_layout(root, csv_path, image_col, label_col, group_col, label_deli
         raise CompError(f'{where}: {len(rows)} row(s) name no image in column {icol!r}: rows {rows_text(rows)}.')
     ids = list(df[icol].str.strip())
     _check_dups(ids, where, icol)
-    if not label_delim and (label_delim := detect_delim(df[lcol])):
-        ex = next(v for v in df[lcol] if isinstance(v, str) and len(v.split(label_delim)) > 1)
-        log(f'{where}: column {lcol!r} looks multi-label (e.g. {ex!r}, whose tags also occur alone): read as tags '
-            f"split on {label_delim!r}; pass label_delim='none' to keep each value whole")
+    if not label_delim: label_delim = _log_guess(df[lcol], sub_values, where, lcol)
     label_delim = '' if label_delim == 'none' else label_delim
     labels, vocab = _labels_from(df, lcol, label_delim, where)
     paths = _resolve_images(root, ids, _TRAIN_DIRS, f'{where} column {icol!r}',
@@ -156,12 +202,13 @@ def _find_root(data):
                         f'folder, a Kaggle competition slug on Kaggle, or one of the samples {list(SAMPLES)}.')
     return p.resolve()
 
-def _read_train(root, train_csv, image_col, label_col, group_col, label_delim):
+def _read_train(root, train_csv, image_col, label_col, group_col, label_delim, sub_csv=''):
     "(train, vocab, image_col, label_col, group_col, label_delim, where) from a train table or a folder per class"
     csv_path = root/train_csv if train_csv else next((root/c for c in _TRAIN_CSVS if (root/c).is_file()), None)
     if train_csv and not csv_path.is_file(): raise CompError(f'train_csv={train_csv!r}: {csv_path} not found')
     if csv_path is not None:
-        return *_read_csv_layout(root, csv_path, image_col, label_col, group_col, label_delim), str(csv_path)
+        return (*_read_csv_layout(root, csv_path, image_col, label_col, group_col, label_delim,
+                                  _sub_values(root, sub_csv)), str(csv_path))
     train, vocab = _read_folder_layout(root)
     if train is None:
         raise CompError(f'{root}: found no train table ({" / ".join(_TRAIN_CSVS)}) and no folder-per-class layout '
@@ -211,7 +258,7 @@ def read_comp(data='sample', image_col='', label_col='', group_col='', label_del
     defaults = load_json(root/'compnb.json') if (root/'compnb.json').exists() else {}
     label_delim = label_delim or defaults.get('label_delim', '')
     train, vocab, icol, lcol, gcol, label_delim, where = _read_train(root, train_csv, image_col, label_col, group_col,
-                                                                      label_delim)
+                                                                      label_delim, sub_csv)
     train = _check_train(train, vocab, root, on_bad, where, check)
     sub_path = root/sub_csv if sub_csv else next((root/c for c in _SUB_CSVS if (root/c).is_file()), None)
     test, sub, id_col, sub_lab = _read_test(root, sub_path)

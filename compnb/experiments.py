@@ -13,7 +13,8 @@ from .metrics import METRICS
 from .runner import check_params, run_stage, StageFailed
 
 # %% auto #0
-__all__ = ['find_run', 'add_lb', 'read_lb', 'higher_is_better', 'measured_on', 'group_runs', 'compare', 'plot_cv_lb', 'sweep']
+__all__ = ['find_run', 'add_lb', 'read_lb', 'higher_is_better', 'constant_of', 'unbeaten', 'measured_on', 'group_runs', 'compare',
+           'plot_cv_lb', 'sweep']
 
 # %% ../nbs/04b_experiments_tools.ipynb #162cc3e8
 def find_run(run, root=None):
@@ -53,8 +54,24 @@ def higher_is_better(metric):
 # %% ../nbs/04b_experiments_tools.ipynb #cf83d321
 _SHOW = ['arch', 'pretrained', 'sizes', 'epochs', 'lr', 'aug', 'loss', 'ema', 'mixup', 'cutmix', 'balanced', 'fold']
 _INFER = ['tta', 'ckpts']  # 04_infer's deciding choices, from the run's latest ok 04_infer row
-_COMPARE = ['group', 'run', 'time', *_SHOW, *_INFER, 'metric', 'folds', 'cv', 'mean', 'std', 'lb', 'cv_delta',
-            'lb_delta', 'seconds', 'git_dirty', 'why']
+_COMPARE = ['group', 'run', 'time', *_SHOW, *_INFER, 'metric', 'folds', 'cv', 'constant', 'mean', 'std', 'lb',
+            'cv_delta', 'lb_delta', 'seconds', 'git_dirty', 'why']
+
+def constant_of(r):
+    "The best constant prediction's score on the run's OOF truth (train/metrics.json), or None (older runs)"
+    mj = Path(r.run_dir)/'train'/'metrics.json'
+    try: return (load_json(mj).get('constant') or {}).get('score') if mj.exists() else None
+    except Exception: return None
+
+def unbeaten(df):
+    "Runs of a comparison whose CV does not beat the best constant prediction (a WARNING line each), as a list"
+    out = []
+    for r in df.dropna(subset=['cv', 'constant']).itertuples():
+        if not higher_is_better(r.metric) and r.cv < r.constant or higher_is_better(r.metric) and r.cv > r.constant:
+            continue
+        out.append(r.run)
+        log(f'WARNING: run {r.run} does not beat the best constant: {r.metric} {r.cv:.4f} vs {r.constant:.4f}')
+    return out
 
 def measured_on(r):
     "What a ledger row's CV measures: data fingerprint, split (folds.csv hash), folds in the CV, metric"
@@ -68,6 +85,7 @@ def measured_on(r):
 def _rows(t, infer):
     return pd.DataFrame([dict(run=r.run, time=r.time, **{k: r.params.get(k) for k in _SHOW},
                               **{k: infer.get(r.run, {}).get(k) for k in _INFER}, **measured_on(r), cv=r.cv,
+                              constant=constant_of(r),
                               mean=r.metrics.get('mean'), std=r.metrics.get('std'), seconds=r.seconds,
                               git_dirty=r.git_dirty) for r in t.itertuples()])
 

@@ -8,7 +8,7 @@ import json, hashlib
 from pathlib import Path
 import numpy as np, pandas as pd
 from .core import *
-from .metrics import get_metric, score, targets_score, target_slices, tags_matrix
+from .metrics import get_metric, score, targets_score, target_slices, tags_matrix, best_constant, constant_text
 from .predict import combine
 from .oof import *
 from .eda import show_grid
@@ -17,7 +17,7 @@ from .eda import show_grid
 __all__ = ['FOLD_NOTE', 'targets_nll', 'oof_scorer', 'boost_row', 'tta_rows', 'temperature_step', 'blend_step', 'prior_step',
            'threshold_rows', 'boost_table', 'error_report', 'target_names', 'train_tags', 'predicted_tags',
            'label_shift', 'plot_label_shift', 'pseudo_rows', 'infer_results', 'weights_fingerprint', 'check_fitted_on',
-           'load_fitted', 'targets_matrix', 'oof_targets', 'holdout_score']
+           'load_fitted', 'targets_matrix', 'oof_targets', 'holdout_score', 'oof_vs_constant', 'tags_per_image']
 
 # %% ../nbs/03c_infer_tools.ipynb #e02bb91b
 def targets_nll(p, Y, sizes):
@@ -101,16 +101,18 @@ def prior_step(p, y, fo, metric, scorer):
            np.array(rep['weights']) if rep['helps'] else None
 
 def threshold_rows(p, y, fo, metric, min_one=False):
-    "(rows, threshold report): a global threshold and per-class thresholds for multi-label decisions, cross-fitted"
-    if get_metric(metric, True).probs: note = f'{metric} scores probabilities: thresholds only shape the submission'
-    else: note = ''
-    if len(np.unique(fo)) < 2:
-        th = fit_thresholds(y, p, metric, min_one=min_one)
-        return [{'trick': '+ thresholds', 'note': f'needs ≥ 2 folds to cross-fit: one global threshold {th:g}'}], \
-               dict(best='global', thresholds=[th] * p.shape[1], min_one=min_one)
+    "(rows, report): multi-label decision rules (global, per-tag thresholds, top-k per image) compared cross-fitted"
     r = threshold_report(y, p, fo, metric, min_one)
-    rows = [{'trick': '+ threshold per class (cross-fitted)', metric: r['per_class'],
-             'note': note or ('used' if r['best'] == 'per_class' else 'not better than one global threshold')}]
+    names = dict(global_='one global threshold', per_class='a threshold per tag',
+                 top_k=f"the top {r['k']} tags per image (training cardinality {r['cardinality']:.2f})")
+    rows = []
+    for rule in sorted(RULES, key=lambda k: k == r['best']):  # the kept rule last: the OOF figure the run ends with
+        s = {metric: r[rule]} if r['scored_by'] == metric else {}  # a probability metric: decisions scored apart
+        note = ('kept' if r['best'] == rule else f"not kept: {r['best']} scores better") + f"; {r['how']}" + (
+            '' if s else f"; {r['scored_by']} {r[rule]:.4f} ({metric} scores probabilities: the rule shapes the "
+                         'submission only)')
+        rows.append({'trick': f"+ decide by {names[rule + '_' if rule == 'global' else rule]} (cross-fitted)", **s,
+                     'note': note})
     return rows, r
 
 # %% ../nbs/03c_infer_tools.ipynb #2c758e20
@@ -303,7 +305,29 @@ def holdout_score(comp, sub, probs, metric='macro_f1', thresholds=0.5, min_one=F
     keep = sub[comp.id_col].isin(set(comp.answers.id)).values
     t = oof_targets(comp.answers.set_index('id').loc[sub[comp.id_col][keep], 'label'], comp.vocab, comp.multi_label,
                     comp.label_delim)
-    p, ml = probs[keep], comp.multi_label
-    if ml: p = decide(p, thresholds, min_one)  # the submitted decisions
-    names = ['samples_f1', 'micro_f1', 'macro_f1'] if ml else ['accuracy', 'macro_f1']
-    return {**{n: score(n, t, p, ml) for n in dict.fromkeys(names + [metric])}, 'n': len(t)}
+    q, ml = probs[keep], comp.multi_label
+    p = decide(q, thresholds, min_one) if ml else q  # the submitted decisions
+    names = list(dict.fromkeys((['samples_f1', 'micro_f1', 'macro_f1'] if ml else ['accuracy', 'macro_f1']) + [metric]))
+    out = {n: score(n, t, q if get_metric(n, ml).probs else p, ml) for n in names}
+    const = {n: best_constant(n, t, ml, len(comp.vocab), comp.vocab) for n in dict.fromkeys([metric, names[0]])}
+    for n, c in const.items(): log(f'holdout {n} {out[n]:.4f} · ' + constant_text(out[n], c, n, 'the submission'))
+    return {**out, 'n': len(t), 'constant': const}
+
+def oof_vs_constant(boost, fit, y, metric, multi_label, vocab, sizes=None):
+    "04's final OOF figure beside the best constant on the same truth, logged (a WARNING when not beaten); the constant"
+    v = float(boost[metric].dropna().iloc[-1]) if boost is not None else (fit.get('oof') or {}).get(metric)
+    if sizes or v is None: return None
+    const = best_constant(metric, y, multi_label, len(vocab), vocab)
+    log(f'OOF {metric} {v:.4f} (after the kept tricks) · ' + constant_text(v, const, metric, 'the OOF prediction'))
+    return dict(const, oof=v)
+
+def tags_per_image(comp, sub):
+    "Multi-label: the submission's mean tags per image beside the training cardinality, logged (WARNING beyond ±50%)"
+    d = comp.label_delim or ' '
+    count = lambda s: len([t for t in s.split(d) if t])
+    n_sub = float(sub[comp.sub_label_col].fillna('').astype(str).map(count).mean())
+    n_train = float(comp.train[comp.target].map(len).mean())
+    ok = abs(n_sub - n_train) <= 0.5 * n_train
+    log(f'tags per image: submission {n_sub:.2f}, training {n_train:.2f}' + ('' if ok else
+        ' — WARNING: more than 50% off the training cardinality; check the decision rule in the boost table'))
+    return dict(submission=n_sub, train=n_train, within_50pct=ok)

@@ -10,9 +10,10 @@ import numpy as np, pandas as pd
 from .core import *
 
 # %% auto #0
-__all__ = ['METRICS', 'THRESH_GRID', 'Metric', 'register_metric', 'metric_names', 'get_metric', 'score', 'macro_f1', 'map_at_k',
-           'f1_multi', 'acc_multi', 'best_threshold', 'target_slices', 'targets_score', 'fastai_metrics', 'oof_metrics',
-           'tags_matrix', 'oof_metrics_multi', 'oof_metrics_targets']
+__all__ = ['METRICS', 'THRESH_GRID', 'Metric', 'register_metric', 'metric_names', 'get_metric', 'default_metric', 'score',
+           'macro_f1', 'map_at_k', 'f1_multi', 'acc_multi', 'grid_best', 'best_threshold', 'target_slices',
+           'targets_score', 'fastai_metrics', 'best_constant', 'beats_constant', 'constant_text', 'oof_metrics',
+           'cv_text', 'tags_matrix', 'oof_metrics_multi', 'oof_metrics_targets']
 
 # %% ../nbs/02c_metrics.ipynb #2cd1f723
 @dataclass(frozen=True)
@@ -53,6 +54,11 @@ def get_metric(name, multi_label=False):
         why = 'unknown' if m is None else f'not for {shape} data'
         raise CompError(f'metric={name!r}: {why}; known {shape} metrics: {", ".join(metric_names(multi_label))}')
     return m
+
+def default_metric(metric='auto', multi_label=False, defaults=None):
+    "The metric a run optimises: `metric` if named, else the data's compnb.json `metric`, else samples_f1 for tags"
+    if metric and metric != 'auto': return metric
+    return (defaults or {}).get('metric') or ('samples_f1' if multi_label else 'macro_f1')
 
 def score(metric, targets, probs, multi_label=False, thresh=0.5):
     "The value of registered `metric` for `targets` and probabilities `probs`"
@@ -136,16 +142,37 @@ register_metric('samples_f1', lambda t, p, th: f1_multi(t, p, th, 'samples'), ki
                 doc='F1 of each image\'s tag set, averaged over images')
 register_metric('map', _ap, probs=True, kind='multi', doc='mean average precision over the classes in the truth')
 
+def _bce(t, p, _=None):
+    p = np.clip(np.asarray(p, float), 1e-15, 1 - 1e-15)
+    return float(-(t * np.log(p) + (1 - t) * np.log(1 - p)).mean())
+
+register_metric('log_loss', _multi_or_single(_bce, METRICS['log_loss'].fn), higher=False, probs=True, kind='both',
+                doc='mean negative log-likelihood of the truth (multi-label: binary, over every image and tag)')
+
 # %% ../nbs/02c_metrics.ipynb #f0f90915
 THRESH_GRID = np.round(np.arange(0.05, 0.96, 0.05), 2)
 
+def grid_best(sc, m, grid=THRESH_GRID, limit=8):
+    "(value, score) best for metric `m` of `sc(value)` on `grid`; a best value at an edge extends the grid past it"
+    g = [float(v) for v in grid]
+    s = [sc(v) for v in g]
+    for _ in range(limit):
+        i = m.best(s)
+        if i == 0 and g[0] > 1e-4: g.insert(0, g[0] / 2); s.insert(0, sc(g[0]))  # ties too: a plateau may end
+        elif i == len(g) - 1 and g[-1] < 1 - 1e-4:
+            g.append(1 - (1 - g[-1]) / 2); s.append(sc(g[-1]))
+        else: break
+    i = m.best(s)
+    if len(g) > 1 and i in (0, len(g) - 1) and m.better(s[i], s[1 if i == 0 else -2]):
+        log(f'WARNING: the best threshold {g[i]:.4g} is still at the edge of its extended grid ({g[0]:.4g} to '
+            f'{g[-1]:.4g}): the probabilities may be badly calibrated')
+    return float(g[i]), float(s[i])
+
 def best_threshold(targs, probs, metric='macro_f1', grid=THRESH_GRID):
-    "(threshold, score): the global threshold in `grid` that scores best on validation predictions"
+    "(threshold, score): the global threshold, on `grid` extended past an edge, that scores best on validation"
     m = get_metric(metric, True)
-    if m.probs: m = get_metric('macro_f1', True)
-    scores = [m(targs, probs, t) for t in grid]
-    i = m.best(scores)
-    return float(grid[i]), float(scores[i])
+    if m.probs: m = get_metric('samples_f1', True)  # a probability metric: the decisions of the submission
+    return grid_best(lambda t: m(targs, probs, t), m, grid)
 
 # %% ../nbs/02c_metrics.ipynb #05cc5b38
 def target_slices(sizes):
@@ -176,6 +203,46 @@ def fastai_metrics(metric='macro_f1', multi_label=False, sizes=None):
         return AccumMetric(f, to_np=True, flatten=False, name=name)
     return [one(n) for n in dict.fromkeys(['accuracy', 'macro_f1', metric])]
 
+# %% ../nbs/02c_metrics.ipynb #0357a990
+def _const_candidates(y, multi_label, n_classes=None, vocab=None):
+    "(name, probabilities (C,)) of the constant predictions worth trying on truth `y`"
+    name = lambda idx: ' '.join(str(vocab[i]) if vocab is not None else str(i) for i in idx)
+    if not multi_label:
+        n = np.bincount(np.asarray(y, int), minlength=n_classes or 0)
+        return [(f'majority class {name([n.argmax()])!r}', np.eye(len(n))[n.argmax()]), ('class priors', n / n.sum())]
+    T = np.asarray(y) > 0.5
+    prior, out = T.mean(0), []
+    sets, counts = np.unique(T, axis=0, return_counts=True)
+    for s in sets[np.argsort(-counts, kind='stable')[:5]]: out.append((f'tag set {name(np.flatnonzero(s))!r}', s * 1.))
+    order = np.argsort(-prior, kind='stable')
+    for k in range(1, min(5, T.shape[1]) + 1):
+        out.append((f'the {k} most frequent tags {name(order[:k])!r}', np.isin(np.arange(T.shape[1]), order[:k]) * 1.))
+    return out + [('tag priors', prior)]
+
+def best_constant(metric, y, multi_label=False, n_classes=None, vocab=None):
+    "{'score', 'what'}: the best score of one constant prediction for every image, on truth `y`"
+    m, best = get_metric(metric, multi_label), None
+    for what, c in _const_candidates(y, multi_label, n_classes, vocab):
+        P = np.broadcast_to(c, (len(y), len(c))).astype(float)
+        if m.probs and what not in ('class priors', 'tag priors'): P = np.clip(P, 0.02, 0.98)  # no certain log-loss
+        s = m(y, P, 0.5)
+        if best is None or m.better(s, best['score']): best = dict(score=float(s), what=what)
+    return best
+
+def beats_constant(value, const, metric):
+    "Does `value` beat the best constant's score for `metric`? (None when either is unknown)"
+    if value is None or not const: return None
+    return bool(METRICS[metric].better(value, const['score'] + (1e-9 if METRICS[metric].higher else -1e-9)))
+
+def constant_text(value, const, metric, what='the model'):
+    "A line with `value` beside the best constant; a loud WARNING when it does not beat it"
+    if not const: return ''
+    if beats_constant(value, const, metric):
+        return f"best constant {const['score']:.4f} ({const['what']}): beaten"
+    return (f"WARNING: {what} does not beat the best constant: {metric} {value:.4f} vs {const['score']:.4f} for "
+            f"predicting {const['what']} for every image. It has learnt nothing the metric rewards: check the labels, "
+            'the metric, the learning rate and the epochs')
+
 # %% ../nbs/02c_metrics.ipynb #feb69269
 def _fold_scores(t, P, metric):
     "The competition metric, macro-F1 and accuracy of one set of predictions"
@@ -189,10 +256,18 @@ def oof_metrics(oof, vocab, metric='macro_f1', multi_label=False, delim=' ', tar
     o2i = {v: i for i, v in enumerate(vocab)}
     sc = lambda df: _fold_scores(df.target.map(o2i).values, df[vocab].values, metric)
     folds = {str(k): sc(g) for k, g in oof.groupby('fold')}
-    vals = [f[metric] for f in folds.values()]
-    return {'metric': metric, 'higher': get_metric(metric).higher, 'cv': sc(oof)[metric], 'cv_all': sc(oof),
+    vals, cv = [f[metric] for f in folds.values()], sc(oof)[metric]
+    const = best_constant(metric, oof.target.map(o2i).dropna().astype(int).values, False, len(vocab), vocab)
+    return {'metric': metric, 'higher': get_metric(metric).higher, 'cv': cv, 'cv_all': sc(oof),
             'folds': folds, 'mean': float(np.mean(vals)), 'std': float(np.std(vals)), 'n_folds_trained': len(folds),
+            'constant': const, 'beats_constant': beats_constant(cv, const, metric),
             'note': "cv = pooled OOF; per-fold macro-F1 over the classes present in that fold's valid truth"}
+
+def cv_text(mx):
+    "03's CV line: pooled OOF score, the folds' mean ± std, and the best constant beside it (a WARNING if unbeaten)"
+    line = f"CV {mx['metric']} {mx['cv']:.4f} (folds: {mx['mean']:.4f} ± {mx['std']:.4f})"
+    c = constant_text(mx['cv'], mx.get('constant'), mx['metric'], 'the CV')
+    return line + ('' if not c else f' · {c}' if not c.startswith('WARNING') else f'\n{c}')
 
 # %% ../nbs/02c_metrics.ipynb #91d2f64f
 def tags_matrix(tags, vocab, delim=' '):
@@ -220,8 +295,9 @@ def oof_metrics_multi(oof, vocab, metric='macro_f1', delim=' '):
     sc = lambda t, p: {metric: m(t, p, th), 'macro_f1': score('macro_f1', t, p, True, th),
                        'accuracy': score('accuracy', t, p, True, th), 'n': len(t)}
     folds = {str(k): sc(T[idx], P[idx]) for k, idx in oof.groupby('fold').indices.items()}
-    vals = [v[metric] for v in folds.values()]
+    vals, const = [v[metric] for v in folds.values()], best_constant(metric, T, True, vocab=vocab)
     return {'metric': metric, 'higher': m.higher, 'cv': cv, 'cv_tuned': tuned, 'threshold': th,
+            'constant': const, 'beats_constant': beats_constant(cv, const, metric),
             'cv_at_0.5': m(T, P, 0.5), 'cv_all': sc(T, P), 'folds': folds, 'mean': float(np.mean(vals)),
             'std': float(np.std(vals)), 'n_folds_trained': len(folds),
             'note': f"multi-label, one threshold for all classes; {how}; folds at the pooled threshold"}

@@ -6,13 +6,13 @@
 from __future__ import annotations
 import numpy as np, pandas as pd
 from .core import *
-from .metrics import get_metric, score, THRESH_GRID
+from .metrics import get_metric, score, THRESH_GRID, grid_best
 
 # %% auto #0
-__all__ = ['PRIOR_GRID', 'crossfit', 'nll', 'metric_of', 'with_temperature', 'fit_temperature', 'temperature_report', 'blend',
-           'fit_blend', 'fit_priors', 'prior_report', 'bce', 'with_sigmoid_temperature', 'fit_sigmoid_temperature',
-           'decide', 'fit_thresholds', 'threshold_report', 'error_analysis', 'top_losses', 'plot_confusion',
-           'error_analysis_multi']
+__all__ = ['PRIOR_GRID', 'RULES', 'crossfit', 'nll', 'metric_of', 'with_temperature', 'fit_temperature', 'temperature_report',
+           'blend', 'fit_blend', 'fit_priors', 'prior_report', 'bce', 'with_sigmoid_temperature',
+           'fit_sigmoid_temperature', 'decide', 'cardinality', 'fit_thresholds', 'fit_rule', 'threshold_report',
+           'error_analysis', 'top_losses', 'plot_confusion', 'error_analysis_multi']
 
 # %% ../nbs/03a_oof.ipynb #f2b0c226
 def crossfit(fit, apply, X, y, folds):
@@ -114,35 +114,61 @@ def fit_sigmoid_temperature(p, T):
 
 # %% ../nbs/03a_oof.ipynb #f8b0edb0
 def decide(P, th, min_one=False):
-    "Multi-hot decisions: `P` ≥ `th` (a scalar or one per class); `min_one` gives an empty row its top class"
-    D = (np.asarray(P) >= np.asarray(th)).astype(np.float32)
+    "Multi-hot decisions: `P` ≥ `th` (a scalar or one per class), or each image's `k` best tags (`th={'top_k': k}`)"
+    P = np.asarray(P)
+    if isinstance(th, dict):
+        D = np.zeros(P.shape, np.float32)
+        np.put_along_axis(D, np.argsort(-P, 1, kind='stable')[:, :max(1, int(th['top_k']))], 1, 1)
+        return D
+    D = (P >= np.asarray(th)).astype(np.float32)
     if min_one:
         empty = D.sum(1) == 0
-        D[np.flatnonzero(empty), np.asarray(P)[empty].argmax(1)] = 1
+        D[np.flatnonzero(empty), P[empty].argmax(1)] = 1
     return D
 
-def fit_thresholds(T, P, metric='macro_f1', per_class=False, min_one=False, grid=THRESH_GRID):
-    "The global threshold (or one per class) that makes `metric` of the decisions best on (T, P)"
+def cardinality(T):
+    "Mean number of tags per image of a multi-hot matrix"
+    return float(np.asarray(T, float).sum(1).mean()) if len(T) else 0.0
+
+def _decision_metric(metric):
+    "The metric decisions are fitted for: `metric`, or samples-F1 when it scores probabilities (map, log_loss)"
     m = get_metric(metric, True)
+    return get_metric('samples_f1', True) if m.probs else m
+
+def fit_thresholds(T, P, metric='samples_f1', per_class=False, min_one=False, grid=THRESH_GRID):
+    "The global threshold (or one per class) that makes `metric` of the decisions best on (T, P); edges extended"
+    m = _decision_metric(metric)
     sc = lambda th: m(T, decide(P, th, min_one), 0.5)
-    th = float(grid[m.best([sc(t) for t in grid])])
+    th, _ = grid_best(sc, m, grid)
     if not per_class: return th
-    th = np.full(P.shape[1], th)
+    grid, th = sorted({*map(float, grid), th}), np.full(P.shape[1], th)
     for c in range(P.shape[1]):  # coordinate ascent, one pass from the global threshold
         cands = [np.where(np.arange(P.shape[1]) == c, t, th) for t in grid]
         th = cands[m.best([sc(v) for v in cands])]
     return th
 
-def threshold_report(T, P, folds, metric='macro_f1', min_one=False):
-    "Cross-fitted scores of a global threshold and of per-class thresholds; the better, fitted on all rows"
-    m, out = get_metric(metric, True), {}
-    for kind in ('global', 'per_class'):
-        fit = lambda P_, T_: fit_thresholds(T_, P_, metric, kind == 'per_class', min_one)
-        D, _ = crossfit(fit, lambda P_, th: decide(P_, th, min_one), P, T, folds)
-        out[kind] = m(T, D, 0.5)
-    best = 'per_class' if m.better(out['per_class'], out['global']) else 'global'
-    th = fit_thresholds(T, P, metric, best == 'per_class', min_one)
-    return dict(out, best=best, thresholds=np.broadcast_to(th, (P.shape[1],)).tolist(), min_one=min_one)
+RULES = ('global', 'per_class', 'top_k')
+
+def fit_rule(T, P, rule='global', metric='samples_f1', min_one=False):
+    "The decision rule fitted on (T, P): a global threshold, one per class, or `{'top_k': k}` (k: mean tags per image)"
+    if rule == 'top_k': return {'top_k': max(1, int(round(cardinality(T))))}
+    return fit_thresholds(T, P, metric, rule == 'per_class', min_one)
+
+def threshold_report(T, P, folds, metric='samples_f1', min_one=False):
+    "Cross-fitted scores of a global threshold, per-class thresholds and top-k per image; the best, fitted on all rows"
+    m, out, folds = _decision_metric(metric), {}, np.asarray(folds)
+    how = 'each fold decided by the rule fitted on the other folds'
+    if len(np.unique(folds)) < 2:  # one fold: cross-fit on two random halves of its rows
+        folds, how = np.random.default_rng(0).permutation(len(T)) % 2, 'one fold: cross-fitted on two random halves'
+    for rule in RULES:
+        D, _ = crossfit(lambda P_, T_: fit_rule(T_, P_, rule, metric, min_one),
+                        lambda P_, th: decide(P_, th, min_one), P, T, folds)
+        out[rule] = m(T, D, 0.5)
+    best = RULES[m.best([out[r] for r in RULES])]  # ties: the simpler rule
+    th = fit_rule(T, P, best, metric, min_one)
+    th = th if isinstance(th, dict) else np.broadcast_to(th, (P.shape[1],)).tolist()
+    return dict(out, best=best, thresholds=th, min_one=min_one, scored_by=m.name, cardinality=cardinality(T),
+                k=max(1, int(round(cardinality(T)))), how=how)
 
 # %% ../nbs/03a_oof.ipynb #75942d45
 def error_analysis(oof, vocab):

@@ -20,7 +20,7 @@ from .split import folds_hash
 from .loaders import aug_views, get_aug, make_dls, multi_hot, close_loaders
 from .recipe import resolve_recipe
 from .models import create_model, arch_stats, freeze_body, head_only, state_hash, unwrap, param_groups
-from .metrics import get_metric, score, best_threshold, fastai_metrics, oof_metrics
+from .metrics import get_metric, score, best_threshold, fastai_metrics, oof_metrics, default_metric
 from .losses import get_loss
 from .callbacks import EpochRecorder, DistTrace, TrialReport, FaultInjection, StopOnNaN, is_oom, trick_callbacks
 from .predict import predict, activation_of
@@ -67,7 +67,7 @@ def _norm_stats(norm, arch, comp, run_dir):
 
 # %% ../nbs/02h_fit.ipynb #c04368c5
 def train_config(comp, *, arch='auto', pretrained='auto', size=0, sizes=(), epochs='auto', lr='auto', bs=64, wd=0.01,
-                 method='squish', aug='auto', loss='ce', metric='macro_f1', seed=42, num_workers=-1, norm='model',
+                 method='squish', aug='auto', loss='ce', metric='auto', seed=42, num_workers=-1, norm='model',
                  cache=True, mixup=0.0, cutmix=0.0, balanced=False, accum=1, freeze_pct=0.0, precision='auto',
                  head_epochs='auto', ema=0.0, channels_last=False, torch_compile=False, keep_last=1, head='linear',
                  arc_scale=30.0, arc_margin=0.3, lr_mult='auto', **stage):
@@ -83,6 +83,7 @@ def train_config(comp, *, arch='auto', pretrained='auto', size=0, sizes=(), epoc
                        lr_mult=lr_mult)
     if r['lr_mult'] < 1: raise CompError(f'lr_mult={lr_mult}: 1 (one lr for the whole model) or more')
     _check_tricks(comp, loss, balanced, precision, freeze_pct, ema, r['head_epochs'], method)
+    metric = default_metric(metric, comp.multi_label, comp.defaults)  # auto: compnb.json's, else samples_f1 for tags
     get_aug(r['aug']), get_loss(loss, sizes_out), get_metric(metric, comp.multi_label)
     if bs != 'auto' and int(bs) < 1: raise CompError(f"bs={bs}: a batch size of 1 or more, or 'auto'")
     if not 0 <= float(wd) < float('inf'):

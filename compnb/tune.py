@@ -12,7 +12,7 @@ from unittest import mock
 import pandas as pd, psutil, yaml
 from .core import *
 from .ledger import record_run
-from .metrics import get_metric
+from .metrics import get_metric, default_metric
 from .split import folds_hash
 from .runner import STAGES, load_config, merge_params, check_params, nb_params, run_stage, StageFailed
 
@@ -209,7 +209,8 @@ def make_job(space, storage='', study='', folds=None, heartbeat=10, extra=None, 
     root = Path(root or runs_root()).resolve()
     storage = norm_storage(storage or f'sqlite:///{root/"optuna.db"}')  # default: embedded, nothing to start
     return dict(study=name, storage=storage, folder=str(root/name), fold=fold, metric=metric, fixed=fixed,
-                direction=['minimize', 'maximize'][get_metric(metric).higher], sampler=settings.get('sampler') or {},
+                direction=['minimize', 'maximize'][get_metric(default_metric(metric)).higher],
+                sampler=settings.get('sampler') or {},
                 search={k: distribution_to_json(d) for k, d in search.items()}, heartbeat=int(heartbeat),
                 pruner=pruner_spec(settings.get('pruner')), quiet=quiet, worker=0)
 

@@ -159,3 +159,44 @@ def test_odd_modes_decode_to_rgb(tmp_path):
     Image.fromarray(a).save(tmp_path/'i16.png')
     arr = np.asarray(open_image(tmp_path/'i16.png'))
     assert arr.max() > 200 and arr.min() < 10 and 50 < arr.mean() < 200  # scaled, not clipped
+
+
+# --- multi-label from evidence (issue 26, item 4) -----------------------------------------------
+
+def _genre_rows(n=300, n_tags=23, seed=0):
+    "Space-separated sets of 2-3 of `n_tags` skewed tags (most never alone), and a few single ones"
+    rng = np.random.default_rng(seed)
+    tags = [f'Genre{i}' for i in range(n_tags)]
+    w = 1 / np.arange(1, n_tags + 1)
+    labs = [' '.join(sorted(rng.choice(tags, rng.integers(2, 4), replace=False, p=w / w.sum()))) for _ in range(n)]
+    return labs + ['Genre0', 'Genre1', 'Genre2']
+
+
+def test_space_separated_tag_sets_read_as_multilabel_unconfigured(tmp_path, capsys):
+    labs = _genre_rows()
+    ids = [f'i{k}' for k in range(len(labs))]
+    d = tmp_path/'comp'
+    for i in ids: img(d/'train'/f'{i}.png', (4, 4))
+    pd.DataFrame({'id': ids, 'genre': labs}).to_csv(d/'train.csv', index=False)
+    c = read_comp(d, label_col='genre', check=False)
+    assert c.multi_label and c.label_delim == ' ' and len(c.vocab) == 23
+    assert 'recombine' in capsys.readouterr().out  # the guess and its reason, logged
+    assert not read_comp(d, label_col='genre', label_delim='none', check=False).multi_label  # still whole
+
+
+def test_class_names_with_spaces_and_commas_stay_single(tmp_path, capsys):
+    names = ['healthy', 'few varrao, hive beetles', 'Varroa, Small Hive Beetles', 'ant problems', 'hive being robbed',
+             'missing queen']
+    labs = [names[k % 6] for k in range(60)]
+    ids = [f'i{k}' for k in range(60)]
+    d = tmp_path/'comp'
+    for i in ids: img(d/'train'/f'{i}.png', (4, 4))
+    pd.DataFrame({'id': ids, 'label': labs}).to_csv(d/'train.csv', index=False)
+    c = read_comp(d, check=False)
+    assert not c.multi_label and set(c.vocab) == set(names)
+    assert 'read whole' in capsys.readouterr().out
+
+
+def test_bee_health_reads_six_single_label_classes():
+    c = read_comp(need(BEE), check=False)
+    assert not c.multi_label and len(c.vocab) == 6

@@ -128,6 +128,6 @@ def test_multilabel_sample_end_to_end(runs, tmp_path):
     sf1 = score('samples_f1', oof_targets(ans['labels'], voc, True), oof_targets(sub['labels'], voc, True), True)
     assert sf1 >= 0.9, sf1
     b = pd.read_csv(run/'infer'/'boost.csv')
-    assert b.trick.str.startswith('+ threshold').any() and (run/'infer'/'confused_tags.csv').exists()
+    assert b.trick.str.startswith('+ decide by').any() and (run/'infer'/'confused_tags.csv').exists()
     ps = pd.read_csv(run/'infer'/'pseudo.csv', dtype=str)
     assert len(ps) and ps['label'].str.split(' ').map(lambda ts: set(ts) <= set(voc)).all()
