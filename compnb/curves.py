@@ -51,7 +51,8 @@ def find_lr(comp, folds, cfg, device=None, fold=-1, num_it=100):
 
 def with_lr(cfg, lr):
     "`cfg` with `lr` as the peak lr of every stage (and the note that lr_find chose it)"
-    return {**cfg, 'lrs': [float(lr)] * len(cfg['sizes']), 'recipe': {**cfg.get('recipe', {}), 'lr': f'lr_find: {lr:.3g}'}}
+    recipe = {**cfg.get('recipe', {}), 'lr': f'lr_find: {lr:.3g}'}
+    return {**cfg, 'lrs': [float(lr)] * len(cfg['sizes']), 'recipe': recipe}
 
 # %% ../nbs/02i_curves.ipynb #e0a30679
 def read_history(train_dir):

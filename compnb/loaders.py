@@ -56,7 +56,7 @@ def _preset(aug, size=None):
         A.CoarseDropout(num_holes_range=(1, 6), hole_height_range=(0.05, 0.15), hole_width_range=(0.05, 0.15), p=0.4)]
 
 def get_aug(aug='none', size=None):
-    "Albumentations pipeline: a preset (`none`, `quick`, `medium`, `heavy`, each `+d4`) or a saved Compose (.json/.yaml)"
+    "Albumentations pipeline: a preset (`none`, `quick`, `medium`, `heavy`; `+d4`) or a saved Compose (.json/.yaml)"
     import albumentations as A
     if aug in ('none', '', None): return None
     if parse_aug(aug)[0]: return A.Compose(_preset(aug, size))

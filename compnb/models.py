@@ -71,7 +71,7 @@ def from_efficientnet_pytorch(sd, body, name='weights'):
     "efficientnet_pytorch's state_dict in the names of timm's EfficientNet `body`"
     if not hasattr(body, 'blocks'):
         raise CompError(f'{name} holds EfficientNet weights (efficientnet_pytorch names) but the arch is '
-                        f'{type(body).__name__}: use the matching timm arch, e.g. efficientnet_lite0 or efficientnet_b0')
+                        f'{type(body).__name__}: use the matching timm arch (efficientnet_lite0, efficientnet_b0, …)')
     where = [f'blocks.{i}.{j}' for i, st in enumerate(body.blocks) for j in range(len(st))]
     expand = {int(k.split('.')[1]) for k in sd if '._expand_conv.' in k}
     new = {k: _ep_key(k, where, expand) for k in sd}
@@ -107,8 +107,8 @@ def load_local_weights(body, path):
         raise CompError(f'pretrained={str(path)!r} does not fit this arch: {len(missing)} missing tensor(s) (e.g. '
                         f'{missing[:2]}), {len(res.unexpected_keys)} unexpected (e.g. {res.unexpected_keys[:2]}). '
                         'Same arch name as when it was saved?')
-    if layout != 'timm': log(f'{path.name}: {len(sd)} tensors converted from {layout} names to timm\'s, every one matched '
-                             'and shape-checked')
+    if layout != 'timm':
+        log(f"{path.name}: {len(sd)} tensors converted from {layout} names to timm's, all matched and shape-checked")
     if head: log(f'{path.name}: dropped {len(head)} head tensor(s) of another shape ({head[:2]}); a new head trains')
     return head
 

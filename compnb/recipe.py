@@ -85,7 +85,7 @@ def split_epochs(total, n):
 SHORT_BUDGET = 10  # epochs in all: below it, augmentation costs more fitting than it gives back
 
 def auto_aug(epochs, n=1, symmetry='hflip'):
-    "`quick` (a flip) for a budget under `SHORT_BUDGET` epochs over `n` stages, else `medium`; `+d4` for `symmetry='d4'`"
+    "`quick` (a flip) for a budget under `SHORT_BUDGET` epochs over `n` stages, else `medium`; `+d4` if symmetry='d4'"
     # timm's 'ResNet strikes back' recipes weaken augmentation as the schedule shortens (A1 600 → A3 100 epochs);
     # bench/run.py --full: at 4 epochs from scratch, quick beat medium by +0.04 macro-F1 (BENCHMARKS.md)
     if symmetry not in ('hflip', 'd4'): raise CompError(f"symmetry={symmetry!r} (compnb.json): use 'hflip' or 'd4'")
