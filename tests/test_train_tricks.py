@@ -84,7 +84,7 @@ def test_clothing10_cache_reused(runs, tmp_path, monkeypatch):
     hist = pd.read_csv(tmp_path/'a'/'train'/'fold0'/'history.csv')
     assert list(hist['size']) == [128, 256]
     dirs = [image_cache_dir(data, s, 'squish') for s in (128, 256)]
-    snap = lambda: {p: p.stat().st_mtime_ns for d in dirs for p in d.rglob('*') if p.is_file()}
+    snap = lambda: {p: p.stat().st_mtime_ns for d in dirs for p in d.rglob('*.u8')}  # .used: the LRU mark, touched
     first = snap()
     n = len(read_comp(str(data)).train)
     for d in dirs: assert sum(p.suffix == '.u8' and d in p.parents for p in first) == n
