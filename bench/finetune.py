@@ -29,6 +29,7 @@ OUT = ROOT/'bench'/'results'/'finetune.json'
 DATA = {'bee_health': (BEE, 0), 'clothing10': (CLOTHING, 128)}  # final size (0: compnb's auto, 128 for bee)
 # clothing10 at 128 px, not its auto 256: lite0 at 224 px costs ~10 CPU-minutes a fold and method on 2 CPU cores
 VARIANTS = {  # compnb's recipe with one choice changed (keywords of train_config)
+    'compnb_no_probe': dict(probe=False), 'compnb_probe_head1': dict(head_epochs=1),
     'compnb_lr_mult_100': dict(lr_mult=100), 'compnb_lr_mult_10': dict(lr_mult=10),
     'compnb_aug_d4': dict(aug='quick+d4'), 'compnb_aug_medium': dict(aug='medium'),
     'compnb_224_only': dict(sizes='[224]'), 'compnb_progressive_long': dict(sizes='[128, 224]', epochs='[4, 2]')}
@@ -62,15 +63,15 @@ def run_compnb(comp, folds, k, out, size, epochs, **over):
     m.load_state_dict(torch.load(Path(out)/f'fold{k}'/last, map_location='cpu'))
     p = predict(m, comp.root, va.image, cfg['sizes'][-1], cfg['method'], ['orig'], 128, 2, 'cpu', cfg['cache'])
     o2i = {v: i for i, v in enumerate(comp.vocab)}
-    recipe = {c: cfg[c] for c in ('arch', 'pretrained', 'sizes', 'epochs', 'head_epochs', 'lrs', 'lr_mult', 'aug', 'bs',
-                                  'wd', 'loss', 'method')}
+    recipe = {c: cfg[c] for c in ('arch', 'pretrained', 'sizes', 'epochs', 'probe', 'head_epochs', 'lrs', 'lr_mult',
+                                  'aug', 'bs', 'wd', 'loss', 'method')}
     return macro_f1(va[comp.target].map(o2i).values, p.argmax(1)), fit_s, recipe
 
 
 def run_fastai(comp, folds, k, size, epochs, find=False):
     "Plain fastai with the same weights on fold `k`: (macro-F1 of the last epoch, fit seconds, recipe)"
     from fastai.vision.all import (DataBlock, ImageBlock, CategoryBlock, ColReader, IndexSplitter, Resize, Normalize,
-                                   aug_transforms, vision_learner, imagenet_stats, set_seed, defaults)
+                                   aug_transforms, vision_learner, imagenet_stats, set_seed)
     from compnb.models import _read_state, to_timm_names
     df = comp.train.merge(folds, on='image')
     set_seed(42 + int(k))
@@ -85,7 +86,7 @@ def run_fastai(comp, folds, k, size, epochs, find=False):
     res = body.load_state_dict({k_: v for k_, v in sd.items() if not k_.startswith('classifier.')}, strict=False)
     assert not res.missing_keys and not res.unexpected_keys, res
     learn.freeze()
-    lr = defaults.lr if not find else None
+    lr = 2e-3  # fine_tune's own default base_lr (not defaults.lr, 1e-3: fit_one_cycle's)
     with learn.no_bar(), learn.no_logging():
         if find: lr = float(learn.lr_find(show_plot=False).valley)
         learn.fine_tune(epochs, base_lr=lr)

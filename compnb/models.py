@@ -4,16 +4,18 @@
 
 # %% ../nbs/02b_models.ipynb #3ff9c262
 from __future__ import annotations
-import hashlib, contextlib, re
+import hashlib, contextlib, re, time
+import numpy as np
 from pathlib import Path
 import torch, torch.nn as nn, torch.nn.functional as F
 import timm
 from .core import *
 
 # %% auto #0
-__all__ = ['FOREIGN', 'ImageNorm', 'resolve_pretrained', 'from_efficientnet_pytorch', 'to_timm_names', 'load_local_weights',
-           'ArcFace', 'create_model', 'arch_stats', 'build_model', 'state_hash', 'save_state', 'freeze_body', 'unwrap',
-           'param_groups', 'head_only']
+__all__ = ['FOREIGN', 'PROBE_MAX', 'ImageNorm', 'resolve_pretrained', 'from_efficientnet_pytorch', 'to_timm_names',
+           'load_local_weights', 'ArcFace', 'create_model', 'arch_stats', 'build_model', 'state_hash', 'save_state',
+           'freeze_body', 'unwrap', 'param_groups', 'body_lr', 'head_only', 'pooled_features', 'probe_head',
+           'linear_probe']
 
 # %% ../nbs/02b_models.ipynb #6f88c6ce
 class ImageNorm(nn.Module):
@@ -200,6 +202,11 @@ def param_groups(model):
     ids = {id(p) for p in head}
     return [[p for p in m.parameters() if id(p) not in ids], head]
 
+def body_lr(cfg, lr):
+    "fastai's discriminative lr: `slice(lr / lr_mult, lr)` over [body, head], or `lr` for all when lr_mult is 1"
+    m = float(cfg.get('lr_mult', 1))
+    return slice(lr / m, lr) if m > 1 else lr
+
 @contextlib.contextmanager
 def head_only(model):
     "Train only the classifier inside the block (the rest frozen), then restore every flag"
@@ -210,3 +217,51 @@ def head_only(model):
     try: yield
     finally:
         for p, f in flags: p.requires_grad_(f)
+
+# %% ../nbs/02b_models.ipynb #50e373f4
+@torch.no_grad()
+def pooled_features(model, dl, device=None):
+    "The body's pooled features (the linear head's input) and the targets of every batch of `dl`, in eval mode"
+    m = unwrap(model)
+    dev, was = device or next(m.parameters()).device, m.training
+    m.eval()
+    fs, ys = [], []
+    try:
+        for xb, yb in dl:
+            f = m[1].forward_features(m[0](xb.to(dev)))
+            fs.append(m[1].forward_head(f, pre_logits=True).float()); ys.append(yb.to(dev))
+    finally: m.train(was)
+    return torch.cat(fs), torch.cat(ys)
+
+def probe_head(model, feats, y, multi_label=False, steps=100):
+    "Fit the linear head alone on `feats`: L2-regularised logistic regression by full-batch LBFGS; its final loss"
+    # torch's LBFGS rather than sklearn's LogisticRegression: the same fit, but on the training device and for
+    # multi-hot targets too (binary cross-entropy per class), straight into the head's own weights
+    head = unwrap(model)[1].get_classifier()
+    lf, t = (F.binary_cross_entropy_with_logits, y.float()) if multi_label else (F.cross_entropy, y.long())
+    wd = 1 / len(feats)  # sklearn's default C=1: the mean loss + ‖W‖² / 2N
+    opt = torch.optim.LBFGS(head.parameters(), lr=1, max_iter=steps, line_search_fn='strong_wolfe')
+    def closure():
+        opt.zero_grad()
+        loss = lf(head(feats), t) + wd / 2 * head.weight.pow(2).sum()
+        loss.backward()
+        return loss
+    with torch.enable_grad(): opt.step(closure)
+    with torch.no_grad(): return float(lf(head(feats), t))
+
+PROBE_MAX = 20_000  # training images the probe reads at most (a seeded sample): plenty for a linear fit
+
+def linear_probe(model, root, images, targets, size, method='squish', num_workers=0, device=None, cache=False,
+                 multi_label=False):
+    "LP-FT's first step: fit `model`'s new linear head on the frozen body's features of `images` at `size`"
+    from .loaders import make_loader, close_loaders
+    idx = np.random.default_rng(0).permutation(len(images))[:PROBE_MAX] if len(images) > PROBE_MAX else None
+    if idx is not None: images, targets = [list(images)[i] for i in idx], targets[torch.as_tensor(idx)]
+    dl = make_loader(root, images, targets, size, method, 'none', 128, False, num_workers, cache=cache,
+                     persistent=False)
+    t = time.perf_counter()
+    try: loss = probe_head(model, *pooled_features(model, dl, device), multi_label)
+    finally: close_loaders(dl)
+    log(f'linear probe: the new head fitted on the frozen body ({len(images)} images at {size} px, '
+        f'loss {loss:.3f}, {time.perf_counter() - t:.0f} s), then the whole model fine-tunes')
+    return loss

@@ -131,8 +131,8 @@ def _no_weights(arch, chosen):
 LR_MULT = 1  # lr_mult='auto' with pretrained weights: the body at lr / LR_MULT (bench/finetune.py decides)
 
 def resolve_recipe(comp, arch='auto', pretrained='auto', size=0, sizes=(), epochs='auto', lr='auto', aug='auto',
-                   head_epochs='auto', online=None, lr_mult='auto'):
-    "The concrete arch, pretrained, sizes, epochs (per stage), lr, aug and head_epochs for `comp`, with notes"
+                   head_epochs='auto', online=None, lr_mult='auto', probe='auto'):
+    "The concrete arch, pretrained, sizes, epochs (per stage), lr, aug, head_epochs, lr_mult, probe for `comp`"
     d, notes = comp.defaults, {}
     if _auto(arch) and 'arch' not in d:
         arch, w, notes['arch'] = auto_arch(online)
@@ -147,7 +147,8 @@ def resolve_recipe(comp, arch='auto', pretrained='auto', size=0, sizes=(), epoch
     sz = stage_sizes(int(size) or int(d.get('size') or auto_size(comp, pre)), sizes)
     if _auto(epochs): epochs = d['epochs'] if 'epochs' in d else split_epochs(10 if pre else 30, len(sz))
     pick = lambda v, k, default: d.get(k, default) if _auto(v) else v
+    probe = bool(parse_param(pick(probe, 'probe', pre)))
     return dict(arch=arch, pretrained=pretrained, sizes=sz, epochs=epochs, lr=pick(lr, 'lr', 1e-3 if pre else 3e-3),
                 aug=pick(aug, 'aug', auto_aug(epochs, len(sz), d.get('symmetry', 'hflip'))),
-                head_epochs=int(pick(head_epochs, 'head_epochs', int(pre))),
+                head_epochs=int(pick(head_epochs, 'head_epochs', int(pre and not probe))), probe=probe,
                 lr_mult=float(pick(lr_mult, 'lr_mult', LR_MULT if pre else 1)), notes=notes)

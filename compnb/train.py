@@ -17,16 +17,17 @@ from fastai.callback.progress import *
 from fastcore.basics import noop
 from .comp import read_table
 from .split import folds_hash
-from .loaders import aug_views, get_aug, make_dls, multi_hot, close_loaders
+from .loaders import aug_views, get_aug, make_dls, multi_hot, close_loaders, encode_targets
 from .recipe import resolve_recipe
-from .models import create_model, arch_stats, freeze_body, head_only, state_hash, unwrap, param_groups
+from .models import (create_model, arch_stats, freeze_body, head_only, state_hash, unwrap, param_groups, body_lr,
+                           linear_probe)
 from .metrics import get_metric, score, best_threshold, fastai_metrics, oof_metrics, default_metric
 from .losses import get_loss
 from .callbacks import EpochRecorder, DistTrace, TrialReport, FaultInjection, StopOnNaN, is_oom, trick_callbacks
 from .predict import predict, activation_of
 
 # %% auto #0
-__all__ = ['STAGE_ONLY', 'MIN_BS', 'per_stage', 'train_config', 'recipe_line', 'body_lr', 'probe_bs', 'fit_fold', 'collect_oof',
+__all__ = ['STAGE_ONLY', 'MIN_BS', 'per_stage', 'train_config', 'recipe_line', 'probe_bs', 'fit_fold', 'collect_oof',
            'check_model_json', 'fit_folds', 'read_pseudo']
 
 # %% ../nbs/02h_fit.ipynb #f3483cec
@@ -70,7 +71,7 @@ def train_config(comp, *, arch='auto', pretrained='auto', size=0, sizes=(), epoc
                  method='squish', aug='auto', loss='ce', metric='auto', seed=42, num_workers=-1, norm='model',
                  cache=True, mixup=0.0, cutmix=0.0, balanced=False, accum=1, freeze_pct=0.0, precision='auto',
                  head_epochs='auto', ema=0.0, channels_last=False, torch_compile=False, keep_last=1, head='linear',
-                 arc_scale=30.0, arc_margin=0.3, lr_mult='auto', **stage):
+                 arc_scale=30.0, arc_margin=0.3, lr_mult='auto', probe='auto', **stage):
     "Resolved, checked training configuration (JSON-able) for `comp`; `stage` holds 03_train's other parameters"
     unknown = [k for k in stage if k not in STAGE_ONLY]
     if unknown: raise CompError(f'train_config: unknown parameter(s) {unknown}')
@@ -79,8 +80,11 @@ def train_config(comp, *, arch='auto', pretrained='auto', size=0, sizes=(), epoc
     if sizes_out and (mixup or cutmix or balanced or head != 'linear'):
         raise CompError('several targets train without mixup, cutmix, balanced sampling or an arcface head')
     find = isinstance(lr, str) and lr == 'find'  # 03_train runs fastai's lr_find and sets lrs (compnb.lrfind)
+    linear = head == 'linear' and not sizes_out  # the probe fits one linear softmax (or sigmoid) head
     r = resolve_recipe(comp, arch, pretrained, size, sizes, epochs, 'auto' if find else lr, aug, head_epochs,
-                       lr_mult=lr_mult)
+                       lr_mult=lr_mult, probe=probe if linear or probe != 'auto' else False)
+    if r['probe'] and not linear: raise CompError('probe=True fits a plain linear head: leave it off for '
+                                                  'an arcface head or several targets')
     if r['lr_mult'] < 1: raise CompError(f'lr_mult={lr_mult}: 1 (one lr for the whole model) or more')
     _check_tricks(comp, loss, balanced, precision, freeze_pct, ema, r['head_epochs'], method)
     metric = default_metric(metric, comp.multi_label, comp.defaults)  # auto: compnb.json's, else samples_f1 for tags
@@ -105,6 +109,7 @@ def train_config(comp, *, arch='auto', pretrained='auto', size=0, sizes=(), epoc
                 precision=precision, head_epochs=r['head_epochs'], ema=float(ema), channels_last=bool(channels_last),
                 torch_compile=bool(torch_compile), keep_last=int(keep_last), head=head, arc_scale=float(arc_scale),
                 arc_margin=float(arc_margin), multi_label=comp.multi_label, lr_mult=r['lr_mult'], lr_find=find,
+                probe=r['probe'],
                 target=comp.target, label_delim=comp.label_delim, recipe=r['notes'],
                 targets=comp.target_vocabs if sizes_out else None, target_sizes=sizes_out)
 
@@ -112,7 +117,8 @@ def recipe_line(cfg):
     "One line with what will be trained: backbone, weights, stages, epochs, lr, augmentation, batch"
     pre = cfg['pretrained']
     w = 'from scratch' if pre in ('False', '') else ('hub weights' if pre == 'hub' else f'weights {Path(pre).name}')
-    head = f" (+{cfg['head_epochs']} head-only)" if cfg['head_epochs'] else ''
+    head = ' (+linear probe)' if cfg.get('probe') else ''
+    head += f" (+{cfg['head_epochs']} head-only)" if cfg['head_epochs'] else ''
     head += f" · body lr ÷{cfg['lr_mult']:g}" if cfg.get('lr_mult', 1) > 1 else ''
     return (f"recipe: {cfg['arch']} {w} · sizes {cfg['sizes']} · epochs {cfg['epochs']}{head} · lr {cfg['lrs']} · "
             f"aug {cfg['aug']} · bs {cfg['bs']} · loss {cfg['loss']} · metric {cfg['metric']}")
@@ -169,11 +175,6 @@ def _learner(model, dls, cfg, rec, fd, device, cbs=()):
     return learn
 
 def _bars(learn, headless): return learn.no_bar() if headless else contextlib.nullcontext()
-
-def body_lr(cfg, lr):
-    "fastai's discriminative lr: `slice(lr / lr_mult, lr)` over [body, head], or `lr` for all when lr_mult is 1"
-    m = float(cfg.get('lr_mult', 1))
-    return slice(lr / m, lr) if m > 1 else lr
 
 # %% ../nbs/02h_fit.ipynb #f86be566
 def _fit_stages(learn, rec, mk, cfg, at, stages, fd, info):
@@ -299,6 +300,9 @@ def fit_fold(comp, folds, fold, cfg, out, *, resume=False, overwrite=False, devi
     rec = EpochRecorder(fd, fold, cfg['metric'], headless, cfg.get('multi_label', False), cfg.get('keep_last', -1))
     rec.bs, rec.accum = (64 if cfg['bs'] == 'auto' else cfg['bs']), cfg.get('accum', 1)
     stages = _resume(fd, at, cfg, model, rec, device) if at else []
+    if cfg.get('probe') and at is None:  # LP-FT: the new head fitted on the frozen body first (compnb.models)
+        linear_probe(model, comp.root, tr.image, encode_targets(tr, cfg['vocab'], cfg['target']), cfg['sizes'][0],
+                     cfg['method'], cfg['num_workers'], device, cfg.get('cache', False), cfg.get('multi_label', False))
     freeze_body(model, cfg.get('freeze_pct', 0))
     if cfg.get('channels_last'): model = model.to(memory_format=torch.channels_last)
     mk = partial(make_dls, comp.root, tr, va, cfg['vocab'], method=cfg['method'], aug=cfg['aug'], bs=rec.bs,
