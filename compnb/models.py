@@ -12,7 +12,7 @@ import timm
 from .core import *
 
 # %% auto #0
-__all__ = ['FOREIGN', 'PROBE_MAX', 'ImageNorm', 'resolve_pretrained', 'from_efficientnet_pytorch', 'to_timm_names',
+__all__ = ['FOREIGN', 'PROBE_WD', 'PROBE_MAX', 'ImageNorm', 'resolve_pretrained', 'from_efficientnet_pytorch', 'to_timm_names',
            'load_local_weights', 'ArcFace', 'create_model', 'arch_stats', 'build_model', 'state_hash', 'save_state',
            'freeze_body', 'unwrap', 'param_groups', 'body_lr', 'head_only', 'pooled_features', 'probe_head',
            'linear_probe']
@@ -233,13 +233,15 @@ def pooled_features(model, dl, device=None):
     finally: m.train(was)
     return torch.cat(fs), torch.cat(ys)
 
-def probe_head(model, feats, y, multi_label=False, steps=100):
+PROBE_WD = 0.03  # L2 on the probe's weights: the least held-out log-loss on bee_health's and clothing10's group folds
+
+def probe_head(model, feats, y, multi_label=False, wd=None, steps=100):
     "Fit the linear head alone on `feats`: L2-regularised logistic regression by full-batch LBFGS; its final loss"
     # torch's LBFGS rather than sklearn's LogisticRegression: the same fit, but on the training device and for
     # multi-hot targets too (binary cross-entropy per class), straight into the head's own weights
     head = unwrap(model)[1].get_classifier()
     lf, t = (F.binary_cross_entropy_with_logits, y.float()) if multi_label else (F.cross_entropy, y.long())
-    wd = 1 / len(feats)  # sklearn's default C=1: the mean loss + ‖W‖² / 2N
+    wd = PROBE_WD if wd is None else wd  # the mean loss + wd/2 ‖W‖² (sklearn's C = 1 / (wd N))
     opt = torch.optim.LBFGS(head.parameters(), lr=1, max_iter=steps, line_search_fn='strong_wolfe')
     def closure():
         opt.zero_grad()
