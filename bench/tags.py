@@ -76,6 +76,7 @@ def run_compnb(data, run, epochs, weights, size):
     "compnb's defaults with the same weights and epochs (1 head-only epoch + epochs-1, as fastai's fine_tune)"
     cmd = [str(Path(sys.executable).parent/'compnb'), 'run', '--data', str(data), '--run_dir', str(run), '--fold', '0',
            '--arch', 'efficientnet_lite0', '--pretrained', weights, '--epochs', str(epochs - 1), '--head_epochs', '1',
+           '--probe', 'false',  # the recipe BENCHMARKS.md's tags row measured, before the linear probe (#25)
            '--size', str(size), '--quiet']
     t = time.time()
     subprocess.run(cmd, check=True, env=dict(os.environ, COMPNB_RUNS=str(run.parent)))

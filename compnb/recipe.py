@@ -147,7 +147,8 @@ def resolve_recipe(comp, arch='auto', pretrained='auto', size=0, sizes=(), epoch
     sz = stage_sizes(int(size) or int(d.get('size') or auto_size(comp, pre)), sizes)
     if _auto(epochs): epochs = d['epochs'] if 'epochs' in d else split_epochs(10 if pre else 30, len(sz))
     pick = lambda v, k, default: d.get(k, default) if _auto(v) else v
-    probe = bool(parse_param(pick(probe, 'probe', pre)))
+    probe = parse_param(pick(probe, 'probe', pre))
+    if not isinstance(probe, bool): raise CompError(f"probe={probe!r}: true, false or 'auto'")
     return dict(arch=arch, pretrained=pretrained, sizes=sz, epochs=epochs, lr=pick(lr, 'lr', 1e-3 if pre else 3e-3),
                 aug=pick(aug, 'aug', auto_aug(epochs, len(sz), d.get('symmetry', 'hflip'))),
                 head_epochs=int(pick(head_epochs, 'head_epochs', int(pre and not probe))), probe=probe,

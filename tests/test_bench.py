@@ -6,7 +6,7 @@ from conftest import ROOT
 
 spec = importlib.util.spec_from_file_location('bench_run', ROOT/'bench'/'run.py')
 bench = importlib.util.module_from_spec(spec); spec.loader.exec_module(bench)
-RESULTS = sorted((ROOT/'bench'/'results').glob('*.json'))
+RESULTS = sorted(p for p in (ROOT/'bench'/'results').glob('*.json') if p.name != 'finetune.json')
 
 
 @pytest.mark.parametrize('path', RESULTS, ids=[p.name for p in RESULTS])
@@ -20,3 +20,12 @@ def test_ratios_recomputed(path):
 
 def test_results_exist():
     assert (ROOT/'bench'/'results'/'quick.json').exists()
+
+
+def test_finetune_table():
+    "BENCHMARKS.md's fine-tuning table is what bench/finetune.py makes of bench/results/finetune.json"
+    spec = importlib.util.spec_from_file_location('bench_finetune', ROOT/'bench'/'finetune.py')
+    ft = importlib.util.module_from_spec(spec); spec.loader.exec_module(ft)
+    raw = json.loads((ROOT/'bench'/'results'/'finetune.json').read_text())
+    assert raw['machine'] and raw['date'] and raw['command'].startswith('python bench/finetune.py')
+    assert ft.markdown(raw) in (ROOT/'BENCHMARKS.md').read_text()
