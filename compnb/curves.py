@@ -29,7 +29,7 @@ def find_lr(comp, folds, cfg, device=None, fold=-1, num_it=100):
     device = device or get_device()
     model = create_model(cfg['arch'], len(cfg['vocab']), cfg['pretrained'], cfg['mean'], cfg['std'],
                          cfg.get('head', 'linear'), cfg.get('arc_scale', 30.0), cfg.get('arc_margin', 0.3)).to(device)
-    if cfg.get('probe'):  # the lr the whole model fine-tunes at, after the head's linear probe (as fit_fold runs it)
+    if cfg.get('probe'):  # training starts from the probed head (as fit_fold runs it)
         linear_probe(model, comp.root, tr.image, encode_targets(tr, cfg['vocab'], cfg['target']), cfg['sizes'][0],
                      cfg['method'], cfg['num_workers'], device, cfg.get('cache', False), cfg.get('multi_label', False))
     dls = make_dls(comp.root, tr, va, cfg['vocab'], cfg['sizes'][0], cfg['method'], cfg['aug'],

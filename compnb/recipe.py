@@ -151,5 +151,5 @@ def resolve_recipe(comp, arch='auto', pretrained='auto', size=0, sizes=(), epoch
     if not isinstance(probe, bool): raise CompError(f"probe={probe!r}: true, false or 'auto'")
     return dict(arch=arch, pretrained=pretrained, sizes=sz, epochs=epochs, lr=pick(lr, 'lr', 1e-3 if pre else 3e-3),
                 aug=pick(aug, 'aug', auto_aug(epochs, len(sz), d.get('symmetry', 'hflip'))),
-                head_epochs=int(pick(head_epochs, 'head_epochs', int(pre and not probe))), probe=probe,
+                head_epochs=int(pick(head_epochs, 'head_epochs', int(pre))), probe=probe,
                 lr_mult=float(pick(lr_mult, 'lr_mult', LR_MULT if pre else 1)), notes=notes)

@@ -43,7 +43,7 @@ def test_auto_trains_the_weights_that_are_here(tmp_path, monkeypatch):
     assert (cfg['arch'], cfg['pretrained']) == ('efficientnet_lite0', str(tmp_path/'efficientnet_lite0.pth'))
     assert 'convnext_nano.in12k_ft_in1k would be preferred' in cfg['recipe']['arch']
     assert recipe_line(cfg).startswith('recipe: efficientnet_lite0'), recipe_line(cfg)
-    assert (cfg['probe'], cfg['head_epochs']) == (True, 0) and '(+linear probe)' in recipe_line(cfg)  # LP-FT
+    assert (cfg['probe'], cfg['head_epochs']) == (True, 1) and '(+linear probe)' in recipe_line(cfg)  # LP-FT
     m = create_model(cfg['arch'], len(cfg['vocab']), cfg['pretrained'])
     assert torch.equal(m[1].conv_stem.weight, torch.load(lite0_file(), weights_only=True)['_conv_stem.weight'])
 
