@@ -34,8 +34,9 @@ VARIANTS = {  # compnb's recipe with one choice changed (keywords of train_confi
     'compnb_no_probe': dict(probe=False), 'compnb_probe_head0': dict(head_epochs=0),
     'compnb_lr_mult_100': dict(lr_mult=100), 'compnb_lr_mult_10': dict(lr_mult=10),
     'compnb_aug_d4': dict(aug='quick+d4'), 'compnb_aug_medium': dict(aug='medium'),
-    # progressive resizing's payoff at about equal wall time: an epoch at 128 px costs ~1/3 of one at 224 px
-    'compnb_224_only': dict(sizes='[224]'), 'compnb_128_224': dict(sizes='[128, 224]', epochs='[3, 1]')}
+    # progressive resizing's payoff at about equal wall time: on clothing10 an epoch at 128 px costs ~1/4 of one at
+    # 224 px here (23 s vs 90-106 s), so 6 at 128 + 1 at 224 ≈ 2 at 224
+    'compnb_224_only': dict(sizes='[224]'), 'compnb_128_224': dict(sizes='[128, 224]', epochs='[6, 1]')}
 
 
 def lite0_file():
@@ -48,12 +49,13 @@ def macro_f1(y, p):
     return float(f1_score(y, p, average='macro', zero_division=0))
 
 
-def run_compnb(comp, folds, k, out, size, epochs, **over):
+def run_compnb(comp, folds, k, out, size, epochs, over=None):
     "compnb's auto recipe on fold `k` (lite0 found in $COMPNB_WEIGHTS): (macro-F1 of the last epoch, fit seconds, recipe)"
     from compnb.train import train_config, fit_folds
     from compnb.recipe import stage_sizes, split_epochs
     from compnb.models import build_model
     from compnb.predict import predict
+    over = over or {}  # a variant's keywords (its own epochs win)
     n = len(stage_sizes(size or 128, over.get('sizes', ())))
     kw = dict(epochs=json.dumps(split_epochs(epochs, n)), num_workers=2, **({'size': size} if size else {}))
     cfg = train_config(comp, **{**kw, **over})
@@ -160,6 +162,18 @@ def markdown(raw):
     return '\n'.join(lines)
 
 
+def probe_markdown(raw):
+    "BENCHMARKS.md's table of the probe's L2 (`--probe-wd`): per strength, the mean over the folds for each data set"
+    df = pd.DataFrame(raw.get('probe_wd', []))
+    if df.empty: return ''
+    lines = ['| L2 (`PROBE_WD`) | ' + ' | '.join(f'{d}: training loss · held-out loss · macro-F1' for d in df.data.unique())
+             + ' |', '|---|' + '---|' * df.data.nunique()]
+    for wd, g in df.groupby('wd', sort=False):
+        lines.append(f'| {wd} | ' + ' | '.join(f'{r.train_loss:.3f} · {r.valid_loss:.3f} · {r.f1:.3f}'
+                                                for r in g.itertuples()) + ' |')
+    return '\n'.join(lines)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument('--data', default='bee_health,clothing10')
@@ -171,7 +185,7 @@ def main():
     ap.add_argument('--probe-wd', action='store_true', help="the probe's L2 strength, measured (PROBE_WD's figure)")
     a = ap.parse_args()
     raw = json.loads(OUT.read_text()) if OUT.exists() else dict(runs={})
-    if a.table: return print(markdown(raw))
+    if a.table: return print(markdown(raw) + '\n\n' + probe_markdown(raw))
     cmd = ' '.join(['python bench/finetune.py', *sys.argv[1:]])
     raw.update(date=time.strftime('%Y-%m-%d'), command=cmd,
                commands=list(dict.fromkeys([*raw.get('commands', []), cmd])),
@@ -201,8 +215,8 @@ def main():
                 if key in raw['runs'] and raw['runs'][key].get('epochs') == a.epochs: continue
                 print(f'… {key}', flush=True)
                 out = Path(tempfile.mkdtemp())/m
-                if m.startswith('compnb'): f1, s, rec = run_compnb(comp, folds, k, out, size, a.epochs,
-                                                                   **VARIANTS.get(m, {}))
+                if m.startswith('compnb'):
+                    f1, s, rec = run_compnb(comp, folds, k, out, size, a.epochs, VARIANTS.get(m, {}))
                 else: f1, s, rec = run_fastai(comp, folds, k, size or 128, a.epochs, find=m == 'fastai_lr_find')
                 shutil.rmtree(out.parent, ignore_errors=True)
                 gc.collect()

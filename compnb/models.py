@@ -233,7 +233,8 @@ def pooled_features(model, dl, device=None):
     finally: m.train(was)
     return torch.cat(fs), torch.cat(ys)
 
-PROBE_WD = 0.03  # L2 on the probe's weights: the least held-out log-loss on bee_health's and clothing10's group folds
+PROBE_WD = 0.03  # L2 on the probe's weights: 0.03-0.1 give the probe's least held-out log-loss on both bench sets'
+# group folds; sklearn's default (C=1, 1/N here) overfits (BENCHMARKS.md, `python bench/finetune.py --probe-wd`)
 
 def probe_head(model, feats, y, multi_label=False, wd=None, steps=100):
     "Fit the linear head alone on `feats`: L2-regularised logistic regression by full-batch LBFGS; its final loss"

@@ -28,4 +28,5 @@ def test_finetune_table():
     ft = importlib.util.module_from_spec(spec); spec.loader.exec_module(ft)
     raw = json.loads((ROOT/'bench'/'results'/'finetune.json').read_text())
     assert raw['machine'] and raw['date'] and raw['command'].startswith('python bench/finetune.py')
-    assert ft.markdown(raw) in (ROOT/'BENCHMARKS.md').read_text()
+    md = (ROOT/'BENCHMARKS.md').read_text()
+    assert ft.markdown(raw) in md and ft.probe_markdown(raw) in md
