@@ -10,6 +10,7 @@ from pathlib import Path
 import torch, torch.nn as nn, torch.nn.functional as F
 import timm
 from .core import *
+from .loaders import make_loader, close_loaders
 
 # %% auto #0
 __all__ = ['FOREIGN', 'PROBE_WD', 'PROBE_MAX', 'ImageNorm', 'resolve_pretrained', 'from_efficientnet_pytorch', 'to_timm_names',
@@ -257,9 +258,9 @@ PROBE_MAX = 20_000  # training images the probe reads at most (a seeded sample):
 def linear_probe(model, root, images, targets, size, method='squish', num_workers=0, device=None, cache=False,
                  multi_label=False):
     "LP-FT's first step: fit `model`'s new linear head on the frozen body's features of `images` at `size`"
-    from .loaders import make_loader, close_loaders
-    idx = np.random.default_rng(0).permutation(len(images))[:PROBE_MAX] if len(images) > PROBE_MAX else None
-    if idx is not None: images, targets = [list(images)[i] for i in idx], targets[torch.as_tensor(idx)]
+    if len(images) > PROBE_MAX:
+        idx = np.random.default_rng(0).permutation(len(images))[:PROBE_MAX]
+        images, targets = [list(images)[i] for i in idx], [list(targets)[i] for i in idx]
     dl = make_loader(root, images, targets, size, method, 'none', 128, False, num_workers, cache=cache,
                      persistent=False)
     t = time.perf_counter()
