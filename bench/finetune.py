@@ -119,9 +119,9 @@ def probe_wd(comps, grid=(None, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1)):
             r = []
             for k in sorted(folds.fold.unique()):
                 tr, va = torch.tensor(df.fold.values != k), torch.tensor(df.fold.values == k)
-                h = create_model('efficientnet_lite0', len(comp.vocab))
-                fit = probe_head(h, X[tr], Y[tr], wd=1 / int(tr.sum()) if wd is None else wd)
-                with torch.no_grad(): o = h[1].get_classifier()(X[va])
+                m[1].reset_classifier(len(comp.vocab))  # a fresh head on the one body (its features are X)
+                fit = probe_head(m, X[tr], Y[tr], wd=1 / int(tr.sum()) if wd is None else wd)
+                with torch.no_grad(): o = m[1].get_classifier()(X[va])
                 r.append((fit, F.cross_entropy(o, Y[va]).item(), macro_f1(Y[va].numpy(), o.argmax(1).numpy())))
             r = np.mean(r, 0)
             rows.append(dict(data=d, wd='1/N' if wd is None else wd, train_loss=r[0], valid_loss=r[1], f1=r[2]))

@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np, pandas as pd
 from contextlib import nullcontext
 from .core import *
-from .models import create_model, head_only, param_groups, linear_probe
-from .loaders import make_dls, close_loaders, encode_targets
+from .models import create_model, head_only, param_groups, probe_rows
+from .loaders import make_dls, close_loaders
 from .losses import get_loss
 from .train import _fold_rows
 
@@ -30,8 +30,7 @@ def find_lr(comp, folds, cfg, device=None, fold=-1, num_it=100):
     model = create_model(cfg['arch'], len(cfg['vocab']), cfg['pretrained'], cfg['mean'], cfg['std'],
                          cfg.get('head', 'linear'), cfg.get('arc_scale', 30.0), cfg.get('arc_margin', 0.3)).to(device)
     if cfg.get('probe'):  # training starts from the probed head (as fit_fold runs it)
-        linear_probe(model, comp.root, tr.image, encode_targets(tr, cfg['vocab'], cfg['target']), cfg['sizes'][0],
-                     cfg['method'], cfg['num_workers'], device, cfg.get('cache', False), cfg.get('multi_label', False))
+        probe_rows(model, comp.root, tr, cfg, device)
     dls = make_dls(comp.root, tr, va, cfg['vocab'], cfg['sizes'][0], cfg['method'], cfg['aug'],
                    64 if cfg['bs'] == 'auto' else cfg['bs'], cfg['num_workers'], device, cfg['target'],
                    cfg.get('cache', False), targets=cfg.get('targets'))

@@ -10,13 +10,13 @@ from pathlib import Path
 import torch, torch.nn as nn, torch.nn.functional as F
 import timm
 from .core import *
-from .loaders import make_loader, close_loaders
+from .loaders import make_loader, close_loaders, encode_targets
 
 # %% auto #0
 __all__ = ['FOREIGN', 'PROBE_WD', 'PROBE_MAX', 'ImageNorm', 'resolve_pretrained', 'from_efficientnet_pytorch', 'to_timm_names',
            'load_local_weights', 'ArcFace', 'create_model', 'arch_stats', 'build_model', 'state_hash', 'save_state',
            'freeze_body', 'unwrap', 'param_groups', 'body_lr', 'head_only', 'pooled_features', 'probe_head',
-           'linear_probe']
+           'linear_probe', 'probe_rows']
 
 # %% ../nbs/02b_models.ipynb #6f88c6ce
 class ImageNorm(nn.Module):
@@ -258,9 +258,10 @@ PROBE_MAX = 20_000  # training images the probe reads at most (a seeded sample):
 def linear_probe(model, root, images, targets, size, method='squish', num_workers=0, device=None, cache=False,
                  multi_label=False):
     "LP-FT's first step: fit `model`'s new linear head on the frozen body's features of `images` at `size`"
+    images, targets = list(images), list(targets)
     if len(images) > PROBE_MAX:
         idx = np.random.default_rng(0).permutation(len(images))[:PROBE_MAX]
-        images, targets = [list(images)[i] for i in idx], [list(targets)[i] for i in idx]
+        images, targets = [images[i] for i in idx], [targets[i] for i in idx]
     dl = make_loader(root, images, targets, size, method, 'none', 128, False, num_workers, cache=cache,
                      persistent=False)
     t = time.perf_counter()
@@ -269,3 +270,8 @@ def linear_probe(model, root, images, targets, size, method='squish', num_worker
     log(f'linear probe: the new head fitted on the frozen body ({len(images)} images at {size} px, '
         f'loss {loss:.3f}, {time.perf_counter() - t:.0f} s), then the whole model fine-tunes')
     return loss
+
+def probe_rows(model, root, rows, cfg, device=None):
+    "`linear_probe` on a fold's training `rows` as a training config `cfg` reads them (first stage's size, cache)"
+    linear_probe(model, root, rows.image, encode_targets(rows, cfg['vocab'], cfg['target']), cfg['sizes'][0],
+                 cfg['method'], cfg['num_workers'], device, cfg.get('cache', False), cfg.get('multi_label', False))

@@ -17,10 +17,10 @@ from fastai.callback.progress import *
 from fastcore.basics import noop
 from .comp import read_table
 from .split import folds_hash
-from .loaders import aug_views, get_aug, make_dls, multi_hot, close_loaders, encode_targets
+from .loaders import aug_views, get_aug, make_dls, multi_hot, close_loaders
 from .recipe import resolve_recipe
 from .models import (create_model, arch_stats, freeze_body, head_only, state_hash, unwrap, param_groups, body_lr,
-                           linear_probe)
+                           probe_rows)
 from .metrics import get_metric, score, best_threshold, fastai_metrics, oof_metrics, default_metric
 from .losses import get_loss
 from .callbacks import EpochRecorder, DistTrace, TrialReport, FaultInjection, StopOnNaN, is_oom, trick_callbacks
@@ -301,8 +301,7 @@ def fit_fold(comp, folds, fold, cfg, out, *, resume=False, overwrite=False, devi
     rec.bs, rec.accum = (64 if cfg['bs'] == 'auto' else cfg['bs']), cfg.get('accum', 1)
     stages = _resume(fd, at, cfg, model, rec, device) if at else []
     if cfg.get('probe') and at is None:  # LP-FT: the new head fitted on the frozen body first (compnb.models)
-        linear_probe(model, comp.root, tr.image, encode_targets(tr, cfg['vocab'], cfg['target']), cfg['sizes'][0],
-                     cfg['method'], cfg['num_workers'], device, cfg.get('cache', False), cfg.get('multi_label', False))
+        probe_rows(model, comp.root, tr, cfg, device)
     freeze_body(model, cfg.get('freeze_pct', 0))
     if cfg.get('channels_last'): model = model.to(memory_format=torch.channels_last)
     mk = partial(make_dls, comp.root, tr, va, cfg['vocab'], method=cfg['method'], aug=cfg['aug'], bs=rec.bs,
